@@ -1,0 +1,43 @@
+# riskbento: one command per chore. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BIN ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+USE_CASE ?=
+export BENTOML_DO_NOT_TRACK := True
+
+.PHONY: help install data quality test lint format clean
+
+help: ## List every target with one line each
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv (Python 3.11) with the pinned requirements; fast when nothing changed
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+data: $(STAMP) ## Write the built-in use cases' data under data/ (USE_CASE=name for one)
+	$(PY) -m riskbento data $(USE_CASE)
+
+quality: $(STAMP) ## Data-quality report per use case under reports/<name>/ (USE_CASE=name or spec path)
+	$(PY) -m riskbento quality $(USE_CASE)
+
+test: $(STAMP) ## Run every test tier (unit, data, slow)
+	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff check + ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean: ## Remove generated data, reports and outputs (keeps .venv)
+	rm -rf data/*/ reports outputs

@@ -1,0 +1,1 @@
+"""riskbento: spec-driven tabular risk scoring, from customer data to a BentoML service."""

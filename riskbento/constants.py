@@ -1,0 +1,16 @@
+"""Names used by more than one module: use cases, folders, file names, metric names."""
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+BUILTIN_USE_CASES = ("filing_dropoff", "offboarding", "default", "churn", "credit_risk")
+DEFAULT_USE_CASE = "credit_risk"
+
+USECASES_DIRNAME = "usecases"
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+SELECTION_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
+TIER_NAMES = ("low", "medium", "high")
+
+QUALITY_REPORT_STEM = "quality"

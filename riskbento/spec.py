@@ -1,0 +1,388 @@
+"""Use-case specs: the single declarative source of truth for one risk model.
+
+A spec is a YAML file (see `usecases/`). `load_spec` parses it with pydantic
+(unknown keys, bad types and inconsistent values are rejected) and then checks
+it against the data it points to (every named column must exist). Every error
+names the key that is wrong, what was expected and what arrived.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from features.transactions import DEFAULT_CATEGORIES, aggregate_catalogue
+from riskbento.constants import BUILTIN_USE_CASES, SELECTION_METRICS, SPEC_SUFFIXES
+from riskbento.settings import get_settings
+
+SLUG = r"^[a-z][a-z0-9_]*$"
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; the message lists every problem found."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid spec {source}: {len(problems)} problem(s)\n{lines}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+class FeatureType(StrEnum):
+    numeric = "numeric"
+    categorical = "categorical"
+    binary = "binary"
+    text = "text"
+    datetime = "datetime"
+
+
+class MissingRule(StrEnum):
+    impute = "impute"  # learned on the training split (median / most frequent)
+    constant = "constant"  # a blank means a known value, given as fill_value
+    native = "native"  # kept as NaN for models that handle it (XGBoost), imputed otherwise
+    reject = "reject"  # a blank is an input error
+
+
+class Feature(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    type: FeatureType
+    description: str = Field(min_length=1)
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+    levels: list[str] | None = None
+    unseen: Literal["reject", "accept"] = "reject"
+    missing: MissingRule = MissingRule.impute
+    fill_value: float | str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Feature:
+        numeric = self.type is FeatureType.numeric
+        if not numeric and (self.min is not None or self.max is not None or self.integer):
+            raise ValueError(f"min/max/integer apply to numeric features, not {self.type.value}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.type is FeatureType.categorical:
+            if not self.levels:
+                raise ValueError("a categorical feature needs a non-empty list of levels")
+            if len(set(self.levels)) != len(self.levels):
+                raise ValueError(f"levels repeat a value: {self.levels}")
+        elif self.levels is not None:
+            raise ValueError(f"levels apply to categorical features, not {self.type.value}")
+        if (self.missing is MissingRule.constant) != (self.fill_value is not None):
+            raise ValueError("fill_value is required with missing: constant, and only with it")
+        return self
+
+
+class Target(_Strict):
+    column: str
+    positive: str | int | float | bool = Field(description="value that marks the risk event")
+    description: str = ""
+
+    def is_positive(self, values: pd.Series) -> pd.Series:
+        """Boolean mask of the risk event; NaN (unlabeled) is never positive."""
+        if isinstance(self.positive, bool | int | float):
+            return pd.to_numeric(values, errors="coerce") == float(self.positive)
+        return values.astype("string").str.strip() == self.positive
+
+
+class Costs(_Strict):
+    missed_event: PositiveFloat = Field(description="cost of a risk event the model missed")
+    false_alarm: PositiveFloat = Field(description="cost of flagging a customer who was fine")
+    unit: str = "EUR"
+
+
+class Tiers(_Strict):
+    """Probability cut-offs: below `medium` is low, at or above `high` is high."""
+
+    medium: float = Field(gt=0, lt=1)
+    high: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Tiers:
+        if self.medium >= self.high:
+            raise ValueError(f"medium ({self.medium}) must be below high ({self.high})")
+        return self
+
+
+class TransactionColumns(_Strict):
+    """Which column of the transactions file plays which role."""
+
+    customer_id: str
+    amount: str
+    transaction_id: str | None = None
+    type: str | None = None
+    description: str | None = None
+    timestamp: str | None = None
+    status: str | None = None
+
+    def present(self) -> dict[str, str]:
+        return {role: col for role, col in self.model_dump().items() if col is not None}
+
+
+class Transactions(_Strict):
+    path: str
+    unlabeled_path: str | None = None
+    columns: TransactionColumns
+    debit_values: list[str] = ["debit"]
+    credit_values: list[str] = ["credit"]
+    declined_values: list[str] = ["declined", "reversed", "failed"]
+    categories: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
+
+    @field_validator("categories")
+    @classmethod
+    def _category_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, keywords in value.items():
+            if not re.match(SLUG, name):
+                raise ValueError(f"category name {name!r} must match {SLUG}")
+            if not keywords or any(not k.strip() or k != k.lower() for k in keywords):
+                raise ValueError(f"category {name!r} needs non-empty lowercase keywords")
+        return value
+
+
+class DataSource(_Strict):
+    table: str = Field(description="one row per customer: id, target, profile columns")
+    unlabeled_table: str | None = None
+    transactions: Transactions | None = None
+
+
+class Spec(_Strict):
+    name: str = Field(pattern=SLUG)
+    purpose: str = Field(min_length=1)
+    data: DataSource
+    id_column: str
+    target: Target
+    features: list[Feature] = Field(min_length=1)
+    drop: list[str] = []
+    costs: Costs
+    tiers: Tiers
+    selection_metric: Literal[SELECTION_METRICS] = "roc_auc"  # type: ignore[valid-type]
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @model_validator(mode="after")
+    def _roles_do_not_overlap(self) -> Spec:
+        names = [f.name for f in self.features]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"features repeat a name: {repeated}")
+        reserved = {self.id_column: "id_column", self.target.column: "target.column"}
+        reserved.update({col: "drop" for col in self.drop})
+        clash = [f"{n!r} is also {reserved[n]}" for n in names if n in reserved]
+        if clash:
+            raise ValueError(f"a feature cannot be the id, the target or dropped: {clash}")
+        return self
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the spec, relative to the spec file's folder."""
+        return (self._base_dir / relative).resolve()
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(f"feature {name!r} is not in spec {self.name!r}")
+
+    def aggregate_catalogue(self) -> dict[str, str]:
+        """Features the transaction aggregation can build ({} without transactions)."""
+        tx = self.data.transactions
+        if tx is None:
+            return {}
+        return aggregate_catalogue(tx.categories, has_status=tx.columns.status is not None)
+
+
+# ---------------------------------------------------------------- loading
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans (`yes`/`no` stay strings) and no silently repeated keys."""
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    key: [r for r in resolvers if r[0] != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _mapping_without_repeats(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+    keys = [loader.construct_object(k) for k, _ in node.value]
+    repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"key(s) {repeated} appear more than once", node.start_mark
+        )
+    return loader.construct_mapping(node)
+
+
+_SpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats)
+
+
+def spec_path(name_or_path: str | Path) -> Path:
+    """A built-in use case's spec file, or the given path to a user's spec."""
+    text = str(name_or_path)
+    if text in BUILTIN_USE_CASES or (re.match(SLUG, text) and not Path(text).exists()):
+        candidate = get_settings().usecases_dir / f"{text}.yaml"
+        if not candidate.exists():
+            known = ", ".join(BUILTIN_USE_CASES)
+            raise FileNotFoundError(f"no use case named {text!r}; built-in ones: {known}")
+        return candidate
+    path = Path(text)
+    if path.suffix not in SPEC_SUFFIXES:
+        raise SpecError(text, [f"expected a .yaml/.yml spec file, got suffix {path.suffix!r}"])
+    if not path.exists():
+        raise FileNotFoundError(f"spec file {path} does not exist")
+    return path
+
+
+def _loc(loc: tuple[Any, ...], raw: dict) -> str:
+    """pydantic's error location as a spec key, e.g. `features[2] (income).min`."""
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) and item < len(node) else None
+            parts[-1] += f"[{item}]" + (f" ({name})" if isinstance(name, str) else "")
+        else:
+            parts.append(str(item))
+        try:
+            node = node[item]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return ".".join(parts) or "(top level)"
+
+
+def parse_spec(raw: Any, source: str, base_dir: Path) -> Spec:
+    """Validate a parsed YAML document; raise SpecError naming every bad key."""
+    if not isinstance(raw, dict):
+        raise SpecError(source, [f"expected a mapping at the top level, got {type(raw).__name__}"])
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
+            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            problems.append(f"{_loc(e['loc'], raw)}: {msg}{got}")
+        raise SpecError(source, problems) from None
+    spec._base_dir = base_dir
+    return spec
+
+
+def load_spec(name_or_path: str | Path, check_data: bool = True) -> Spec:
+    """Load and validate a spec by built-in name or path; optionally check it against its data."""
+    path = spec_path(name_or_path)
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SpecLoader)  # noqa: S506
+    except yaml.YAMLError as err:
+        raise SpecError(str(path), [f"not valid YAML: {err}"]) from None
+    spec = parse_spec(raw, str(path), path.resolve().parent)
+    if check_data:
+        check_against_data(spec, str(path))
+    return spec
+
+
+# ---------------------------------------------------------------- data checks
+
+
+def _header(path: Path) -> list[str]:
+    return list(pd.read_csv(path, nrows=0).columns)
+
+
+def _missing_file(key: str, path: Path) -> str:
+    return f"{key}: file {path} does not exist (built-in data is written by `make data`)"
+
+
+def check_against_data(spec: Spec, source: str) -> None:
+    """Every column the spec names must exist in the files it points to."""
+    problems: list[str] = []
+    table_path = spec.resolve(spec.data.table)
+    if not table_path.exists():
+        raise SpecError(source, [_missing_file("data.table", table_path)])
+    columns = _header(table_path)
+    shown = ", ".join(columns)
+
+    for key, col in [("id_column", spec.id_column), ("target.column", spec.target.column)]:
+        if col not in columns:
+            problems.append(f"{key}: column {col!r} is not in data.table (columns: {shown})")
+    for i, col in enumerate(spec.drop):
+        if col not in columns:
+            problems.append(f"drop[{i}]: column {col!r} is not in data.table (columns: {shown})")
+
+    catalogue = spec.aggregate_catalogue()
+    for i, feat in enumerate(spec.features):
+        if feat.name in columns or feat.name in catalogue:
+            continue
+        where = "data.table" + (" nor the transaction aggregates" if catalogue else "")
+        problems.append(
+            f"features[{i}] ({feat.name}): not a column of {where} (table columns: {shown})"
+        )
+
+    if spec.target.column in columns:
+        values = pd.read_csv(table_path, usecols=[spec.target.column])[spec.target.column]
+        if not spec.target.is_positive(values).any():
+            seen = sorted(map(str, values.dropna().unique()))[:10]
+            problems.append(
+                f"target.positive: value {spec.target.positive!r} never occurs in column "
+                f"{spec.target.column!r} (values seen: {seen})"
+            )
+
+    if spec.data.unlabeled_table is not None:
+        problems += _check_unlabeled(spec, columns)
+    if spec.data.transactions is not None:
+        problems += _check_transactions(spec.data.transactions, spec)
+    if problems:
+        raise SpecError(source, problems)
+
+
+def _check_unlabeled(spec: Spec, labeled_columns: list[str]) -> list[str]:
+    path = spec.resolve(spec.data.unlabeled_table or "")
+    if not path.exists():
+        return [_missing_file("data.unlabeled_table", path)]
+    needed = [spec.id_column] + [f.name for f in spec.features if f.name in labeled_columns]
+    missing = [c for c in needed if c not in _header(path)]
+    return [f"data.unlabeled_table: columns {missing} are missing"] if missing else []
+
+
+def _check_transactions(tx: Transactions, spec: Spec) -> list[str]:
+    problems: list[str] = []
+    for key, rel in [("path", tx.path), ("unlabeled_path", tx.unlabeled_path)]:
+        if rel is None:
+            continue
+        path = spec.resolve(rel)
+        if not path.exists():
+            problems.append(_missing_file(f"data.transactions.{key}", path))
+            continue
+        header = _header(path)
+        for role, col in tx.columns.present().items():
+            if col not in header:
+                problems.append(
+                    f"data.transactions.columns.{role}: column {col!r} is not in {path.name} "
+                    f"(columns: {', '.join(header)})"
+                )
+    return problems
