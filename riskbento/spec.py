@@ -240,7 +240,9 @@ def _mapping_without_repeats(loader: yaml.SafeLoader, node: yaml.MappingNode) ->
     return loader.construct_mapping(node)
 
 
-_SpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats)
+_SpecLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats
+)
 
 
 def spec_path(name_or_path: str | Path) -> Path:
@@ -298,7 +300,7 @@ def load_spec(name_or_path: str | Path, check_data: bool = True) -> Spec:
     """Load and validate a spec by built-in name or path; optionally check it against its data."""
     path = spec_path(name_or_path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SpecLoader)  # noqa: S506
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_SpecLoader)
     except yaml.YAMLError as err:
         raise SpecError(str(path), [f"not valid YAML: {err}"]) from None
     spec = parse_spec(raw, str(path), path.resolve().parent)
