@@ -9,10 +9,13 @@ STAMP := $(VENV)/.installed
 USE_CASE ?=
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help install data quality test lint format clean
+.PHONY: help up install data quality test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+up: ## Fresh machine to checked data: install, generate data, write quality reports
+	$(MAKE) install data quality
 
 install: $(STAMP) ## Create .venv (Python 3.11) with the pinned requirements; fast when nothing changed
 

@@ -30,12 +30,26 @@ def _cmd_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from training.report import HEADLINE
+    from training.train import train_use_case
+
+    names = [args.use_case] if args.use_case else list(BUILTIN_USE_CASES)
+    settings = get_settings()
+    for name in names:
+        report = train_use_case(name, settings.reports_dir, settings.outputs_dir)
+        shown = ", ".join(f"{k} {report['test'][k]:.4f}" for k in HEADLINE)
+        print(f"[train] {report['model_tag']} test: {shown}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m riskbento", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, helptext in [
         ("data", _cmd_data, "write built-in data under data/"),
         ("quality", _cmd_quality, "data-quality report under reports/<name>/"),
+        ("train", _cmd_train, "train, evaluate, store the model, report under reports/<name>/"),
     ]:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("use_case", nargs="?", default=None, help="built-in name or spec path")

@@ -27,6 +27,7 @@ MNAR_ALPHA = 0.01  # missingness vs target: chi-square (or Fisher) p-value below
 PSI_SHIFT = 0.10  # population stability index above this: the cohort has shifted
 PSI_BINS = 10
 CO_MISSING_PHI = 0.5  # null masks this correlated are reported as missing together
+SUMMARY_WORST = 3  # console summary: the largest counts shown per kind of finding
 
 
 @dataclass
@@ -176,6 +177,8 @@ def numeric_outliers(frame: pd.DataFrame, columns: list[str], where: str) -> lis
         if values.nunique() <= 2:
             continue  # flags have no outliers
         low, high = tukey_fences(values)
+        if low == high:
+            continue  # IQR 0 (mostly one value, e.g. zero-inflated counts): fences say nothing
         n = count_outside(values, low, high)
         if n:
             detail = f"beyond Tukey far-out fences [{low:.4g}, {high:.4g}] (k={OUTLIER_FENCE_K})"
@@ -520,17 +523,21 @@ def to_markdown(report: dict[str, Any]) -> str:
 
 
 def summary(report: dict[str, Any]) -> str:
-    """A few console lines: size, balance, and one line per finding."""
+    """A few console lines: size, balance, and one line per kind of finding."""
     balance = report["class_balance"]
     head = (
         f"[quality] {report['use_case']}: {balance['rows']} rows, {balance['labeled']} labeled "
         f"({balance['positive_rate']:.2%} risk event), {len(report['findings'])} findings"
     )
+    by_check: dict[str, list[dict[str, Any]]] = {}
+    for finding in report["findings"]:
+        by_check.setdefault(finding["check"], []).append(finding)
     lines = [head]
-    lines += [
-        f"  - {f['check']:<32} {f['where']:<40} {f['count']:>7}  {f['detail']}"
-        for f in report["findings"]
-    ]
+    for check, found in by_check.items():
+        worst = sorted(found, key=lambda f: -f["count"])[:SUMMARY_WORST]
+        shown = ", ".join(f"{f['where']} {f['count']}" for f in worst)
+        more = f" and {len(found) - len(worst)} more" if len(found) > len(worst) else ""
+        lines.append(f"  - {check}: {shown}{more}")
     lines.append(f"  report: {report['path']}")
     return "\n".join(lines)
 

@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from features.transactions import DEFAULT_CATEGORIES, aggregate_catalogue
+from features.catalogue import DEFAULT_CATEGORIES, aggregate_catalogue
 from riskbento.constants import BUILTIN_USE_CASES, SELECTION_METRICS, SPEC_SUFFIXES
 from riskbento.settings import get_settings
 
@@ -124,6 +124,13 @@ class Tiers(_Strict):
         return self
 
 
+class Published(_Strict):
+    """Numbers someone else reported for this problem, shown beside ours (never mixed in)."""
+
+    source: str = Field(min_length=1)
+    metrics: dict[Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "brier"], float]
+
+
 class TransactionColumns(_Strict):
     """Which column of the transactions file plays which role."""
 
@@ -176,6 +183,7 @@ class Spec(_Strict):
     costs: Costs
     tiers: Tiers
     selection_metric: Literal[SELECTION_METRICS] = "roc_auc"  # type: ignore[valid-type]
+    published: Published | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
