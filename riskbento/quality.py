@@ -312,14 +312,18 @@ def transaction_findings(
                 Finding("sign_type_disagreement", f"{where}.{cols.amount}", int(wrong.sum()), rule)
             )
 
-    magnitude = np.log10(amount.abs()[amount.abs() > 0])
-    low, high = tukey_fences(magnitude)
-    n = count_outside(magnitude, low, high)
-    if n:
+    if roles.max_amount is not None:
+        n = int((amount.abs() > roles.max_amount).sum())
+        detail = f"|amount| above the spec's max_amount {roles.max_amount:g}"
+    else:
+        magnitude = np.log10(amount.abs()[amount.abs() > 0])
+        low, high = tukey_fences(magnitude)
+        n = count_outside(magnitude, low, high)
         detail = (
             f"|amount| beyond far-out fences of log10|amount| "
             f"[{10**low:.4g}, {10**high:.4g}] (k={OUTLIER_FENCE_K})"
         )
+    if n:
         findings.append(Finding("outliers", f"{where}.{cols.amount}", n, detail))
 
     if cols.timestamp:
@@ -404,8 +408,8 @@ def build_report(spec: Spec, spec_source: str) -> dict[str, Any]:
             )
         },
         "rules": {
-            "outliers": f"Tukey far-out fences, k={OUTLIER_FENCE_K}"
-            " (transaction amounts on a log10 scale)",
+            "outliers": f"Tukey far-out fences, k={OUTLIER_FENCE_K}; transaction amounts: "
+            "above the spec's max_amount, else the fences on log10|amount|",
             "missing_not_at_random": f"chi-square / Fisher p < {MNAR_ALPHA}",
             "distribution_shift": f"PSI > {PSI_SHIFT} ({PSI_BINS} quantile bins)",
         },

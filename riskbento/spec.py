@@ -153,6 +153,11 @@ class Transactions(_Strict):
     debit_values: list[str] = ["debit"]
     credit_values: list[str] = ["credit"]
     declined_values: list[str] = ["declined", "reversed", "failed"]
+    max_amount: PositiveFloat | None = Field(
+        default=None,
+        description="no genuine single transaction is larger: above it is an entry error "
+        "(dropped and counted); unset, the fence is learned from the training data",
+    )
     categories: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
 
     @field_validator("categories")

@@ -1,6 +1,8 @@
 """Shared fixtures. Data is generated into a per-session temp project, never into the repo."""
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +11,23 @@ import pytest
 from riskbento import datagen
 from riskbento.constants import PROJECT_ROOT, USECASES_DIRNAME
 from riskbento.spec import Spec, load_spec
+
+_STORE_ENV = "BENTOML_HOME"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before anything touches BentoML: tests write models into a throwaway store,
+    # never into the user's ~/bentoml.
+    config.stash[_store_key] = tempfile.mkdtemp(prefix="riskbento-bentoml-")
+    os.environ[_STORE_ENV] = config.stash[_store_key]
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(config.stash.get(_store_key, ""), ignore_errors=True)
+
+
+_store_key = pytest.StashKey[str]()
 
 
 @pytest.fixture(scope="session")

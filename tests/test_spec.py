@@ -97,15 +97,24 @@ def test_yes_and_no_stay_strings_in_yaml(tmp_path):
     [
         (changed(**{"target.postive": 1}), "target.postive: unknown key"),
         (changed(colour="red"), "colour: unknown key"),
-        (changed(**{"features.0.min": "abc"}), "features[0] (age).min: Input should be a valid number"),
+        (
+            changed(**{"features.0.min": "abc"}),
+            "features[0] (age).min: Input should be a valid number",
+        ),
         (changed(**{"features.0.type": "number"}), "features[0] (age).type: Input should be"),
         (changed(**{"features.0.min": 200}), "min (200.0) is greater than max (100.0)"),
         (changed(**{"features.1.levels": []}), "needs a non-empty list of levels"),
         (changed(**{"features.0.fill_value": 0}), "fill_value is required with missing: constant"),
         (changed(**{"tiers.medium": 0.7}), "tiers: Value error, medium (0.7) must be below high"),
-        (changed(**{"costs.missed_event": -5}), "costs.missed_event: Input should be greater than 0"),
+        (
+            changed(**{"costs.missed_event": -5}),
+            "costs.missed_event: Input should be greater than 0",
+        ),
         (changed(selection_metric="accuracy"), "selection_metric: Input should be"),
-        (changed(features=[{"name": "user_id", "type": "binary", "description": "x"}]), "cannot be the id"),
+        (
+            changed(features=[{"name": "user_id", "type": "binary", "description": "x"}]),
+            "cannot be the id",
+        ),
     ],
 )
 def test_bad_structure_names_the_key(tmp_path, spec, expected):

@@ -1,0 +1,28 @@
+"""The customer table joined with transaction features: the model's input rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.transactions import CleaningCounts, build_customer_features
+from riskbento.spec import Spec
+
+
+def customer_features(
+    spec: Spec, table: pd.DataFrame, raw_transactions: pd.DataFrame | None, cap: float | None
+) -> tuple[pd.DataFrame, CleaningCounts | None]:
+    """`table` plus every transaction aggregate (table columns win a name clash).
+
+    Without declared transactions the table is returned unchanged.
+    """
+    roles = spec.data.transactions
+    if roles is None or raw_transactions is None:
+        return table, None
+    aggregates, counts = build_customer_features(
+        raw_transactions, roles, table[spec.id_column], cap
+    )
+    new = [c for c in aggregates.columns if c not in table.columns]
+    joined = pd.concat(
+        [table.reset_index(drop=True), aggregates[new].reset_index(drop=True)], axis=1
+    )
+    return joined.set_axis(table.index), counts

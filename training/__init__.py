@@ -1,0 +1,1 @@
+"""Training: from a spec to a tagged model in the BentoML store and a report."""

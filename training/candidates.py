@@ -1,0 +1,87 @@
+"""The model families we compare and their small, bounded search spaces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import ParameterSampler
+from sklearn.pipeline import Pipeline
+from xgboost import XGBClassifier
+
+from features.tabular import Family, build_transformer
+from riskbento.spec import Spec
+from training.rebalance import RebalancedClassifier
+
+N_JOBS = 2  # the machines this runs on have 2 cores
+
+# family name -> (transformer flavour, search space, configurations drawn)
+SEARCH: dict[str, tuple[Family, dict[str, list[Any]], int]] = {
+    "logistic_regression": ("linear", {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]}, 3),
+    "random_forest": (
+        "forest",
+        {"max_depth": [6, 10, 16], "min_samples_leaf": [2, 5, 20], "max_features": ["sqrt", 0.3]},
+        3,
+    ),
+    "xgboost": (
+        "boosting",
+        {
+            "max_depth": [2, 3, 4, 6],
+            "learning_rate": [0.03, 0.1],
+            "n_estimators": [150, 300],
+            "min_child_weight": [1, 5],
+        },
+        4,
+    ),
+}
+FAMILIES = tuple(SEARCH)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    family: str
+    params: dict[str, Any] = field(hash=False)
+    imbalance: str = "none"
+
+    @property
+    def label(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.family}({shown}; imbalance={self.imbalance})"
+
+
+def _estimator(family: str, params: dict[str, Any], seed: int):
+    if family == "logistic_regression":
+        return LogisticRegression(max_iter=3000, **params)
+    if family == "random_forest":
+        return RandomForestClassifier(
+            n_estimators=150, max_samples=0.7, n_jobs=N_JOBS, random_state=seed, **params
+        )
+    if family == "xgboost":
+        return XGBClassifier(
+            tree_method="hist",
+            subsample=0.8,
+            colsample_bytree=0.8,
+            n_jobs=N_JOBS,
+            random_state=seed,
+            eval_metric="logloss",
+            **params,
+        )
+    raise ValueError(f"family: expected one of {FAMILIES}, got {family!r}")
+
+
+def make_pipeline(spec: Spec, candidate: Candidate, seed: int) -> Pipeline:
+    """Transformer + (rebalanced) model: the one fitted object that is saved and served."""
+    flavour = SEARCH[candidate.family][0]
+    model = RebalancedClassifier(
+        _estimator(candidate.family, candidate.params, seed), candidate.imbalance, seed
+    )
+    return Pipeline([("features", build_transformer(spec, flavour)), ("model", model)])
+
+
+def search_space(family: str, seed: int, limit: int | None = None) -> list[Candidate]:
+    """The configurations tried for one family (drawn once, deterministically)."""
+    _, grid, n = SEARCH[family]
+    drawn = ParameterSampler(grid, n_iter=min(n, limit or n), random_state=seed)
+    return [Candidate(family, dict(params)) for params in drawn]

@@ -1,0 +1,54 @@
+"""Reference distributions stored with a model, for drift checks on live traffic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskbento.spec import FeatureType, Spec
+
+BINS = 10
+
+
+def numeric_reference(values: pd.Series) -> dict[str, Any]:
+    present = values.dropna().to_numpy(dtype=float)
+    if present.size == 0:
+        return {"type": "numeric", "missing": 1.0, "edges": [], "shares": []}
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)))
+    inner = edges[1:-1]  # bins are (-inf, e1], (e1, e2], ..., (ek, inf)
+    counts = np.bincount(np.searchsorted(inner, present, side="left"), minlength=len(inner) + 1)
+    return {
+        "type": "numeric",
+        "missing": float(values.isna().mean()),
+        "edges": inner.tolist(),
+        "shares": (counts / counts.sum()).tolist(),
+        "min": float(present.min()),
+        "max": float(present.max()),
+        "mean": float(present.mean()),
+        "std": float(present.std()),
+    }
+
+
+def categorical_reference(values: pd.Series) -> dict[str, Any]:
+    shares = values.dropna().astype(str).value_counts(normalize=True).sort_index()
+    return {
+        "type": "categorical",
+        "missing": float(values.isna().mean()),
+        "shares": {k: float(v) for k, v in shares.items()},
+    }
+
+
+def reference_distributions(
+    features: pd.DataFrame, spec: Spec, scores: np.ndarray
+) -> dict[str, Any]:
+    """Per input feature (training split) and for the score (test split)."""
+    out: dict[str, Any] = {}
+    for feature in spec.features:
+        column = features[feature.name]
+        if feature.type is FeatureType.categorical:
+            out[feature.name] = categorical_reference(column)
+        else:
+            out[feature.name] = numeric_reference(pd.to_numeric(column, errors="coerce"))
+    return {"features": out, "score": numeric_reference(pd.Series(scores))}

@@ -1,0 +1,258 @@
+"""The training report: Markdown + JSON + PNG plots under reports/<use case>/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from training.metrics import CALIBRATION_BINS
+
+REPORT_STEM = "training"
+TOP_FEATURES = 15
+HEADLINE = ("roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "ece", "cost_per_customer")
+
+
+def _save(fig: plt.Figure, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
+def plot_roc(y: np.ndarray, p: np.ndarray, path: Path) -> str:
+    fpr, tpr, _ = roc_curve(y, p)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(fpr, tpr, label="champion")
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test split)")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_pr(y: np.ndarray, p: np.ndarray, path: Path) -> str:
+    precision, recall, _ = precision_recall_curve(y, p)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(recall, precision, label="champion")
+    ax.axhline(y.mean(), linestyle="--", color="grey", label="prior")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test split)")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_calibration(y: np.ndarray, p: np.ndarray, path: Path) -> str:
+    observed, predicted = calibration_curve(y, p, n_bins=CALIBRATION_BINS, strategy="quantile")
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(predicted, observed, "o-", label="champion")
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
+    ax.set(xlabel="mean predicted probability", ylabel="observed rate", title="Calibration")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_importance(importance: list[dict[str, Any]], path: Path) -> str:
+    top = importance[:TOP_FEATURES][::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(top) + 1.2))
+    ax.barh(
+        [r["feature"] for r in top], [r["importance"] for r in top], xerr=[r["std"] for r in top]
+    )
+    ax.set(xlabel="metric lost when shuffled", title="Permutation importance (test split)")
+    return _save(fig, path)
+
+
+def plot_scores(y: np.ndarray, p: np.ndarray, path: Path) -> str:
+    fig, ax = plt.subplots(figsize=(5, 4))
+    bins = np.linspace(0, 1, 41)
+    ax.hist(p[y == 0], bins=bins, alpha=0.6, density=True, label="no risk event")
+    ax.hist(p[y == 1], bins=bins, alpha=0.6, density=True, label="risk event")
+    ax.set(xlabel="probability", ylabel="density", title="Scores by class (test split)")
+    ax.legend()
+    return _save(fig, path)
+
+
+def tier_table(y: np.ndarray, p: np.ndarray, tiers: dict[str, float]) -> list[dict[str, Any]]:
+    """Share of customers and risk-event rate in each tier (test split)."""
+    edges = [("low", 0.0, tiers["medium"]), ("medium", tiers["medium"], tiers["high"])]
+    edges.append(("high", tiers["high"], 1.0 + 1e-9))
+    rows = []
+    for name, low, high in edges:
+        inside = (p >= low) & (p < high)
+        rows.append(
+            {
+                "tier": name,
+                "range": f"[{low:g}, {min(high, 1.0):g})",
+                "share": float(inside.mean()),
+                "customers": int(inside.sum()),
+                "risk_event_rate": float(y[inside].mean()) if inside.any() else None,
+            }
+        )
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+
+
+def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
+    test, base = report["test"], report["baselines"]
+    single = base["best_single_feature"]
+    models = [
+        [f"champion: {report['champion']['family']}", *(test[k] for k in HEADLINE)],
+        [
+            f"challenger: {report['challenger']['family']}",
+            *(report["challenger"]["test"][k] for k in HEADLINE),
+        ],
+        [f"best single feature: {single['feature']}", *(single[k] for k in HEADLINE)],
+        ["majority class", *(base["majority_class"][k] for k in HEADLINE)],
+    ]
+    published = report.get("published")
+    if published:
+        models.append(
+            [f"published: {published['source']}", *(published["metrics"].get(k) for k in HEADLINE)]
+        )
+    oof = report["threshold"]["out_of_fold"]
+    conf = test["confusion"]
+    costs = report["costs"]
+    lines = [
+        f"# Training report: {report['use_case']}",
+        "",
+        f"Model `{report['model_tag']}`, trained {report['created_at']} in {report['seconds']} s "
+        f"from spec `{report['spec_file']}`.",
+        "",
+        "Data (sha256): "
+        + ", ".join(f"{k} `{v[:16]}`" for k, v in report["data_sha256"].items())
+        + ".",
+        "",
+        "Packages: " + ", ".join(f"{k} {v}" for k, v in report["packages"].items()) + ".",
+        "",
+        f"{report['rows']['labeled']} labeled customers, risk event `{report['risk_event']}`; "
+        f"train {report['rows']['train']}, test {report['rows']['test']}, the rest is the "
+        "inference hold-out (never used to fit or choose).",
+        "",
+        f"## Test split ({test['rows']} customers, {test['positive_rate']:.2%} risk event)",
+        "",
+        *_table(["model", *HEADLINE], models),
+        "",
+        f"Champion: `{report['champion']['candidate']}`. "
+        f"Threshold {report['threshold']['value']:.4f}, "
+        f"chosen to minimise expected cost (missed event {costs['missed_event']:g} "
+        f"{costs['unit']}, "
+        f"false alarm {costs['false_alarm']:g} {costs['unit']}) on out-of-fold training scores "
+        f"(there: precision {oof['precision']:.3f}, recall {oof['recall']:.3f}).",
+        "",
+        f"Confusion matrix at the threshold: TN {conf['tn']}, FP {conf['fp']}, "
+        f"FN {conf['fn']}, TP {conf['tp']}.",
+        "",
+        "## Risk tiers (test split)",
+        "",
+        *_table(
+            ["tier", "probability", "customers", "share", "risk-event rate"],
+            [
+                [r["tier"], r["range"], r["customers"], r["share"], r["risk_event_rate"]]
+                for r in report["tiers_test"]
+            ],
+        ),
+        "",
+        "## Threshold table (test split)",
+        "",
+        *_table(
+            [
+                "threshold",
+                "precision",
+                "recall",
+                "f1",
+                "flagged",
+                f"cost / customer ({costs['unit']})",
+            ],
+            [
+                [
+                    r["threshold"],
+                    r["precision"],
+                    r["recall"],
+                    r["f1"],
+                    r["flagged_share"],
+                    r["cost_per_customer"],
+                ]
+                for r in report["threshold_table"]
+            ],
+        ),
+        "",
+        f"## Candidates ({report['cv_folds']}-fold stratified CV on {report['search_rows']} "
+        f"training rows, metric {report['selection_metric']})",
+        "",
+        *_table(
+            ["candidate", "mean", "std", "brier", "ece", "seconds"],
+            [
+                [
+                    c["candidate"],
+                    c["cv_mean"],
+                    c["cv_std"],
+                    c["cv_brier"],
+                    c["cv_ece"],
+                    c["seconds"],
+                ]
+                for c in report["candidates"]
+            ],
+        ),
+        "",
+        "Imbalance handling: `weights` and `undersample` probabilities are mapped back to the "
+        "true prior (odds correction), so Brier and ECE compare like with like.",
+        "",
+        "## Feature importance (permutation, test split)",
+        "",
+        *_table(
+            ["feature", "importance", "std"],
+            [
+                [r["feature"], r["importance"], r["std"]]
+                for r in report["importance"][:TOP_FEATURES]
+            ],
+        ),
+        "",
+        "## Data cleaning",
+        "",
+        "```",
+        json.dumps(report["cleaning"], indent=2),
+        "```",
+        "",
+        "## Plots",
+        "",
+        *[f"![{name}]({file})" for name, file in plots.items()],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, Any], y: np.ndarray, p: np.ndarray, out_dir: Path) -> Path:
+    """Write training.md, training.json and the plots; returns the Markdown path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report["tiers_test"] = tier_table(y, p, report["tiers"])
+    plots = {
+        "ROC": plot_roc(y, p, out_dir / "roc.png"),
+        "Precision-recall": plot_pr(y, p, out_dir / "pr.png"),
+        "Calibration": plot_calibration(y, p, out_dir / "calibration.png"),
+        "Importance": plot_importance(report["importance"], out_dir / "importance.png"),
+        "Scores by class": plot_scores(y, p, out_dir / "scores.png"),
+    }
+    path = out_dir / f"{REPORT_STEM}.md"
+    path.write_text(to_markdown(report, plots), encoding="utf-8")
+    (out_dir / f"{REPORT_STEM}.json").write_text(
+        json.dumps(report, indent=2, default=float), encoding="utf-8"
+    )
+    return path

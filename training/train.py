@@ -1,0 +1,446 @@
+"""Train one use case from its spec.
+
+Steps: assemble one row per labeled customer (transactions aggregated with a
+cap learned on the training split only), split stratified into train / test /
+inference hold-out, search each model family under stratified K-fold CV on the
+training split, compare imbalance handling for each family's best settings,
+pick champion and challenger by the spec's metric, choose the cost-minimising
+threshold on the champion's out-of-fold scores, refit on the whole training
+split, evaluate on the test split, save to the BentoML store, write the report.
+The inference hold-out is never used to fit or choose anything.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+
+from features.customers import customer_features
+from features.tabular import build_transformer, prepare_frame
+from features.transactions import amount_cap
+from riskbento.spec import Spec, load_spec, spec_path
+from riskbento.tabular import data_fingerprint, read_table, read_transactions
+from training import metrics, store
+from training.candidates import FAMILIES, Candidate, make_pipeline, search_space
+from training.rebalance import METHODS
+from training.reference import reference_distributions
+from training.report import write_report
+
+SEED = 42
+TEST_SHARE, INFERENCE_SHARE = 0.2, 0.2  # the rest (60 %) trains
+LARGE_ROWS = 20_000  # above this, 3 CV folds instead of 5
+IMPORTANCE_MAX_ROWS = 5_000
+PACKAGES = ("bentoml", "scikit-learn", "xgboost", "pandas", "numpy", "pydantic")
+SCORERS = {
+    "roc_auc": "roc_auc",
+    "pr_auc": "average_precision",
+    "log_loss": "neg_log_loss",
+    "brier": "neg_brier_score",
+}
+
+
+def log(message: str) -> None:
+    print(f"[train] {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much searching a run may do (2 cores: keep every run to minutes)."""
+
+    configs_per_family: int | None = None  # None: each family's own count (candidates.SEARCH)
+    folds: int = 5
+    search_max_rows: int = 25_000  # larger training splits are searched on a stratified sample
+    importance_repeats: int = 3
+
+    def folds_for(self, rows: int) -> int:
+        return min(self.folds, 3) if rows > LARGE_ROWS else self.folds
+
+
+FULL = Budget()
+QUICK = Budget(configs_per_family=1, folds=3, search_max_rows=3_000, importance_repeats=1)
+
+
+@dataclass
+class CVResult:
+    candidate: Candidate
+    fold_scores: list[float]
+    oof: np.ndarray = field(repr=False)
+    brier: float = float("nan")
+    ece: float = float("nan")
+    seconds: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.fold_scores))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.fold_scores))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate.label,
+            "family": self.candidate.family,
+            "params": self.candidate.params,
+            "imbalance": self.candidate.imbalance,
+            "cv_mean": self.mean,
+            "cv_std": self.std,
+            "cv_brier": self.brier,
+            "cv_ece": self.ece,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass
+class Assembled:
+    frame: pd.DataFrame  # labeled customers: id, features, target
+    y: np.ndarray
+    split: pd.Series  # train / test / inference, aligned with frame
+    cleaning: dict[str, Any]
+    cap: float | None
+
+
+# ---------------------------------------------------------------- data
+
+
+def dedupe_table(table: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop verbatim repeats; drop every row of an id whose rows disagree (no guessing)."""
+    unique = table.drop_duplicates()
+    repeated = unique[id_column].duplicated(keep=False)
+    counts = {
+        "rows_in": len(table),
+        "exact_duplicates_dropped": len(table) - len(unique),
+        "conflicting_id_rows_dropped": int(repeated.sum()),
+    }
+    return unique[~repeated], counts
+
+
+def split_rows(y: np.ndarray, seed: int) -> np.ndarray:
+    """Stratified train / test / inference labels, one per row."""
+    rows = np.arange(len(y))
+    rest, inference = train_test_split(
+        rows, test_size=INFERENCE_SHARE, stratify=y, random_state=seed
+    )
+    train, test = train_test_split(
+        rest, test_size=TEST_SHARE / (1 - INFERENCE_SHARE), stratify=y[rest], random_state=seed
+    )
+    labels = np.empty(len(y), dtype=object)
+    labels[train], labels[test], labels[inference] = "train", "test", "inference"
+    return labels
+
+
+def assemble(spec: Spec, seed: int = SEED) -> Assembled:
+    """Labeled customers with their features, and the split each belongs to."""
+    table, table_counts = dedupe_table(read_table(spec), spec.id_column)
+    labeled = table[table[spec.target.column].notna()].reset_index(drop=True)
+    y = spec.target.is_positive(labeled[spec.target.column]).to_numpy(dtype=int)
+    split = pd.Series(split_rows(y, seed), index=labeled.index, name="split")
+    cleaning: dict[str, Any] = {"table": table_counts}
+    cap = None
+    if spec.data.transactions is not None:
+        raw = read_transactions(spec)
+        cols = spec.data.transactions.columns
+        train_ids = set(labeled.loc[split == "train", spec.id_column])
+        amounts = pd.to_numeric(raw[cols.amount], errors="coerce")
+        cap = spec.data.transactions.max_amount or amount_cap(
+            amounts[raw[cols.customer_id].isin(train_ids)]
+        )
+        labeled, tx_counts = customer_features(spec, labeled, raw, cap)
+        cleaning["transactions"] = tx_counts.as_dict() if tx_counts else {}
+        cleaning["amount_cap"] = cap
+    return Assembled(labeled, y, split, cleaning, cap)
+
+
+def stratified_sample(rows: np.ndarray, y: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    if len(rows) <= limit:
+        return rows
+    kept, _ = train_test_split(rows, train_size=limit, stratify=y[rows], random_state=seed)
+    return np.sort(kept)
+
+
+# ---------------------------------------------------------------- model choice
+
+
+def cross_validate(
+    spec: Spec, candidate: Candidate, X: pd.DataFrame, y: np.ndarray, seed: int, folds: int
+) -> CVResult:
+    """Out-of-fold probabilities and per-fold scores; every transform is fitted inside folds."""
+    start = time.perf_counter()
+    oof = np.zeros(len(y))
+    scores = []
+    pipeline = make_pipeline(spec, candidate, seed)
+    for fit_rows, eval_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        model = clone(pipeline).fit(X.iloc[fit_rows], y[fit_rows])
+        oof[eval_rows] = model.predict_proba(X.iloc[eval_rows])[:, 1]
+        scores.append(metrics.selection_score(spec.selection_metric, y[eval_rows], oof[eval_rows]))
+    return CVResult(
+        candidate,
+        scores,
+        oof,
+        brier=float(np.mean((oof - y) ** 2)),
+        ece=metrics.expected_calibration_error(y, oof),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def better(spec: Spec, a: CVResult, b: CVResult) -> bool:
+    """Is `a` better than `b` on the spec's metric (ties keep `b`)?"""
+    if metrics.greater_is_better(spec.selection_metric):
+        return a.mean > b.mean
+    return a.mean < b.mean
+
+
+def best_of(spec: Spec, results: list[CVResult]) -> CVResult:
+    best = results[0]
+    for result in results[1:]:
+        if better(spec, result, best):
+            best = result
+    return best
+
+
+def search(
+    spec: Spec, X: pd.DataFrame, y: np.ndarray, seed: int, budget: Budget
+) -> tuple[dict[str, CVResult], list[CVResult]]:
+    """Per family: the best settings, then each imbalance method on them. Returns the
+    winner per family and every result tried."""
+    tried: list[CVResult] = []
+    winners: dict[str, CVResult] = {}
+    folds = budget.folds_for(len(y))
+    for family in FAMILIES:
+        results = []
+        for candidate in search_space(family, seed, budget.configs_per_family):
+            result = cross_validate(spec, candidate, X, y, seed, folds)
+            log(
+                f"  {candidate.label}: {spec.selection_metric} {result.mean:.4f} ± {result.std:.4f}"
+                f" ({result.seconds:.1f}s)"
+            )
+            results.append(result)
+        best = best_of(spec, results)
+        for method in METHODS[1:]:
+            candidate = Candidate(family, best.candidate.params, method)
+            result = cross_validate(spec, candidate, X, y, seed, folds)
+            log(
+                f"  {candidate.label}: {spec.selection_metric} {result.mean:.4f} ± {result.std:.4f}"
+                f" brier {result.brier:.4f} ({result.seconds:.1f}s)"
+            )
+            results.append(result)
+        winners[family] = best_of(spec, [best, *results[-2:]])
+        tried += results
+    return winners, tried
+
+
+# ---------------------------------------------------------------- baselines and importance
+
+
+def single_feature_baselines(
+    spec: Spec, X: pd.DataFrame, y: np.ndarray, seed: int, folds: int
+) -> list[dict[str, Any]]:
+    """CV score of a logistic regression on each feature alone (training split)."""
+    rows = []
+    for feature in spec.features:
+        alone = spec.model_copy(update={"features": [feature]})
+        candidate = Candidate("logistic_regression", {"C": 1.0})
+        result = cross_validate(alone, candidate, X[[feature.name]], y, seed, folds)
+        rows.append({"feature": feature.name, "cv_mean": result.mean, "cv_std": result.std})
+    reverse = metrics.greater_is_better(spec.selection_metric)
+    return sorted(rows, key=lambda r: r["cv_mean"], reverse=reverse)
+
+
+def fit_single_feature(spec: Spec, name: str, X: pd.DataFrame, y: np.ndarray) -> Pipeline:
+    alone = spec.model_copy(update={"features": [spec.feature(name)]})
+    pipeline = Pipeline(
+        [("features", build_transformer(alone, "linear")), ("model", LogisticRegression())]
+    )
+    return pipeline.fit(X[[name]], y)
+
+
+def feature_importance(
+    spec: Spec, model: Pipeline, X: pd.DataFrame, y: np.ndarray, seed: int, repeats: int
+) -> list[dict[str, Any]]:
+    """Permutation importance on the test split: the metric lost when a feature is shuffled."""
+    rows = stratified_sample(np.arange(len(y)), y, IMPORTANCE_MAX_ROWS, seed)
+    result = permutation_importance(
+        model,
+        X.iloc[rows],
+        y[rows],
+        scoring=SCORERS[spec.selection_metric],
+        n_repeats=repeats,
+        random_state=seed,
+        n_jobs=1,
+    )
+    table = [
+        {"feature": name, "importance": float(mean), "std": float(std)}
+        for name, mean, std in zip(
+            X.columns, result.importances_mean, result.importances_std, strict=True
+        )
+    ]
+    return sorted(table, key=lambda r: -r["importance"])
+
+
+# ---------------------------------------------------------------- the whole run
+
+
+def package_versions() -> dict[str, str]:
+    return {"python": platform.python_version(), **{p: version(p) for p in PACKAGES}}
+
+
+def schema(spec: Spec, X_train: pd.DataFrame) -> list[dict[str, Any]]:
+    """The feature schema served as the API's request model, with observed training ranges."""
+    out = []
+    for feature in spec.features:
+        entry = feature.model_dump(mode="json", exclude_none=True)
+        if feature.name in X_train and X_train[feature.name].dtype.kind == "f":
+            entry["train_min"] = float(X_train[feature.name].min())
+            entry["train_max"] = float(X_train[feature.name].max())
+        out.append(entry)
+    return out
+
+
+def _clean_nan(value: Any) -> Any:
+    """NaN is not valid in the model store's metadata: store None instead."""
+    if isinstance(value, dict):
+        return {k: _clean_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_nan(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def train_use_case(
+    use_case: str | Path, reports_dir: Path, outputs_dir: Path, budget: Budget = FULL
+) -> dict[str, Any]:
+    """Train, evaluate, store and report one use case; returns the report dict."""
+    started = time.perf_counter()
+    source = spec_path(use_case)
+    spec = load_spec(source)
+    log(f"{spec.name}: assembling data from {source}")
+    data = assemble(spec)
+    X = prepare_frame(data.frame, spec)
+    y = data.y
+    train = (data.split == "train").to_numpy()
+    test = (data.split == "test").to_numpy()
+    X_train, y_train, X_test, y_test = X[train], y[train], X[test], y[test]
+    log(
+        f"{spec.name}: {len(y)} labeled customers ({y.mean():.2%} risk event); "
+        f"train {train.sum()}, test {test.sum()}, inference hold-out {(~train & ~test).sum()}"
+    )
+    if spec.data.transactions is not None:
+        outputs = outputs_dir / spec.name
+        outputs.mkdir(parents=True, exist_ok=True)
+        data.frame.to_csv(outputs / "training_set.csv", index=False)
+        log(f"{spec.name}: wrote {outputs / 'training_set.csv'}")
+
+    search_rows = stratified_sample(np.arange(len(y_train)), y_train, budget.search_max_rows, SEED)
+    X_search, y_search = X_train.iloc[search_rows], y_train[search_rows]
+    log(f"{spec.name}: searching {len(FAMILIES)} families on {len(y_search)} rows")
+    winners, tried = search(spec, X_search, y_search, SEED, budget)
+    ranked = sorted(
+        winners.values(),
+        key=lambda r: r.mean,
+        reverse=metrics.greater_is_better(spec.selection_metric),
+    )
+    champion, challenger = ranked[0], ranked[1]
+    log(
+        f"{spec.name}: champion {champion.candidate.label}; challenger {challenger.candidate.label}"
+    )
+
+    folds = budget.folds_for(len(y_search))
+    champion_oof = cross_validate(
+        spec, champion.candidate, X_train, y_train, SEED, budget.folds_for(len(y_train))
+    )
+    threshold, oof_cost = metrics.best_threshold(y_train, champion_oof.oof, spec.costs)
+    at_oof = metrics.at_threshold(y_train, champion_oof.oof, threshold, spec.costs)
+    log(
+        f"{spec.name}: threshold {threshold:.4f} (out-of-fold precision {at_oof['precision']:.3f}, "
+        f"recall {at_oof['recall']:.3f}, cost {oof_cost:.3f} {spec.costs.unit}/customer)"
+    )
+
+    model = make_pipeline(spec, champion.candidate, SEED).fit(X_train, y_train)
+    p_test = model.predict_proba(X_test)[:, 1]
+    test_metrics = metrics.evaluate(y_test, p_test, threshold, spec.costs)
+    runner_up = make_pipeline(spec, challenger.candidate, SEED).fit(X_train, y_train)
+    challenger_metrics = metrics.evaluate(
+        y_test, runner_up.predict_proba(X_test)[:, 1], threshold, spec.costs
+    )
+
+    log(f"{spec.name}: baselines and importance")
+    majority = metrics.evaluate(y_test, np.full(len(y_test), y_train.mean()), threshold, spec.costs)
+    singles = single_feature_baselines(spec, X_search, y_search, SEED, folds)
+    best_single = singles[0]["feature"]
+    single_model = fit_single_feature(spec, best_single, X_train, y_train)
+    single_metrics = metrics.evaluate(
+        y_test, single_model.predict_proba(X_test[[best_single]])[:, 1], threshold, spec.costs
+    )
+    importance = feature_importance(spec, model, X_test, y_test, SEED, budget.importance_repeats)
+
+    ids = data.frame[spec.id_column].astype(str)
+    card = _clean_nan(
+        {
+            "use_case": spec.name,
+            "purpose": spec.purpose,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "spec_file": str(source),
+            "data_sha256": data_fingerprint(spec),
+            "id_column": spec.id_column,
+            "risk_event": f"{spec.target.column} == {spec.target.positive!r}",
+            "features": schema(spec, X_train),
+            "selection_metric": spec.selection_metric,
+            "champion": champion.summary(),
+            "challenger": {**challenger.summary(), "test": challenger_metrics},
+            "threshold": {"value": threshold, "out_of_fold": at_oof},
+            "tiers": spec.tiers.model_dump(),
+            "costs": spec.costs.model_dump(),
+            "test": test_metrics,
+            "cleaning": data.cleaning,
+            "amount_cap": data.cap,
+            "packages": package_versions(),
+            "published": spec.published.model_dump() if spec.published else None,
+        }
+    )
+    reference = reference_distributions(X_train, spec, p_test)
+    splits = pd.DataFrame({"id": ids, "split": data.split.to_numpy()})
+    test_scores = pd.DataFrame({"id": ids[test].to_numpy(), "probability": p_test})
+    saved = store.save(
+        spec.name,
+        model,
+        Path(source).read_text(encoding="utf-8"),
+        card,
+        _clean_nan(reference),
+        splits=splits,
+        test_scores=test_scores,
+    )
+    tag = str(saved.tag)
+    log(f"{spec.name}: saved {tag}")
+
+    report = {
+        **card,
+        "model_tag": tag,
+        "rows": {"labeled": len(y), "train": int(train.sum()), "test": int(test.sum())},
+        "search_rows": len(y_search),
+        "cv_folds": folds,
+        "candidates": [r.summary() for r in tried],
+        "baselines": {
+            "majority_class": majority,
+            "best_single_feature": {"feature": best_single, **single_metrics},
+            "single_feature_cv": singles,
+        },
+        "threshold_table": metrics.threshold_table(y_test, p_test, spec.costs, threshold),
+        "importance": importance,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_report(report, y_test, p_test, reports_dir / spec.name)
+    return report
