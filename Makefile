@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 USE_CASE ?=
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install data quality test lint format clean
+.PHONY: help up install data quality train test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ data: $(STAMP) ## Write the built-in use cases' data under data/ (USE_CASE=name 
 
 quality: $(STAMP) ## Data-quality report per use case under reports/<name>/ (USE_CASE=name or spec path)
 	$(PY) -m riskbento quality $(USE_CASE)
+
+train: $(STAMP) ## Train, evaluate and store models; report under reports/<name>/ (USE_CASE=name or spec path)
+	$(PY) -m riskbento train $(USE_CASE)
 
 test: $(STAMP) ## Run every test tier (unit, data, slow)
 	$(PY) -m pytest

@@ -22,18 +22,19 @@ SEARCH: dict[str, tuple[Family, dict[str, list[Any]], int]] = {
     "logistic_regression": ("linear", {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]}, 3),
     "random_forest": (
         "forest",
-        {"max_depth": [6, 10, 16], "min_samples_leaf": [2, 5, 20], "max_features": ["sqrt", 0.3]},
+        {"max_depth": [6, 8, 12], "min_samples_leaf": [5, 10, 20], "max_features": ["sqrt", 0.3]},
         3,
     ),
     "xgboost": (
         "boosting",
         {
-            "max_depth": [2, 3, 4, 6],
-            "learning_rate": [0.03, 0.1],
-            "n_estimators": [150, 300],
-            "min_child_weight": [1, 5],
+            "max_depth": [2, 3, 4],
+            "learning_rate": [0.02, 0.05],
+            "n_estimators": [300, 600],
+            "min_child_weight": [1, 5, 10],
+            "reg_lambda": [1.0, 5.0],
         },
-        4,
+        5,
     ),
 }
 FAMILIES = tuple(SEARCH)
@@ -56,7 +57,7 @@ def _estimator(family: str, params: dict[str, Any], seed: int):
         return LogisticRegression(max_iter=3000, **params)
     if family == "random_forest":
         return RandomForestClassifier(
-            n_estimators=150, max_samples=0.7, n_jobs=N_JOBS, random_state=seed, **params
+            n_estimators=300, max_samples=0.7, n_jobs=N_JOBS, random_state=seed, **params
         )
     if family == "xgboost":
         return XGBClassifier(

@@ -394,6 +394,7 @@ def train_use_case(
             "purpose": spec.purpose,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "spec_file": str(source),
+            "spec": spec.model_dump(mode="json"),
             "data_sha256": data_fingerprint(spec),
             "id_column": spec.id_column,
             "risk_event": f"{spec.target.column} == {spec.target.positive!r}",
