@@ -144,3 +144,47 @@ def test_an_obviously_engaged_user_lands_in_the_low_tier(filing_model):
         employment_type="full_time",
     )
     assert risk(filing_model, engaged)[0] < spec.tiers.medium
+
+
+@pytest.mark.slow
+def test_a_users_own_spec_over_raw_transactions_trains_with_no_code_change(generated, tmp_path):
+    """A spec written by a user (own name, own features and keywords) over their files."""
+    source = generated("credit_risk")
+    labels = pd.read_csv(source / "labels.csv").drop_duplicates().head(1_200)
+    labels.to_csv(tmp_path / "my_labels.csv", index=False)
+    transactions = pd.read_csv(source / "transactions.csv")
+    transactions[transactions["customer_id"].isin(labels["customer_id"])].to_csv(
+        tmp_path / "my_transactions.csv", index=False
+    )
+    spec_file = tmp_path / "lender.yaml"
+    spec_file.write_text(
+        """
+name: my_lender
+purpose: Default risk from a lender's own bank-feed export.
+data:
+  table: my_labels.csv
+  transactions:
+    path: my_transactions.csv
+    columns: {customer_id: customer_id, amount: amount, type: type, description: description}
+    categories:
+      payday: ["wonga", "quickquid", "payday"]
+      salary: ["salary", "payroll"]
+id_column: customer_id
+target: {column: defaulted, positive: 1}
+features:
+  - {name: debit_to_credit, type: numeric, min: 0, description: Outgoing over incoming.}
+  - {name: net_flow, type: numeric, description: Money kept over the period.}
+  - {name: has_salary, type: binary, description: A salary was paid in.}
+  - {name: has_payday, type: binary, description: A payday lender appears.}
+costs: {missed_event: 1000, false_alarm: 100, unit: GBP}
+tiers: {medium: 0.1, high: 0.3}
+selection_metric: roc_auc
+""",
+        encoding="utf-8",
+    )
+    report = train_use_case(spec_file, tmp_path / "reports", tmp_path / "outputs", QUICK)
+    assert report["model_tag"].startswith("my_lender:")
+    assert report["test"]["roc_auc"] > 0.65
+    training_set = pd.read_csv(tmp_path / "outputs" / "my_lender" / "training_set.csv")
+    assert {"has_payday", "n_payday", "debit_to_credit", "defaulted"} <= set(training_set.columns)
+    assert len(training_set) == len(labels)
