@@ -112,7 +112,7 @@ def class_balance(frame: pd.DataFrame, spec: Spec) -> dict[str, Any]:
         "unlabeled": int((~labeled).sum()),
         "positives": positives,
         "positive_rate": positives / n_labeled if n_labeled else float("nan"),
-        "risk_event": f"{spec.target.column} == {spec.target.positive!r}",
+        "risk_event": spec.target.event,
     }
 
 

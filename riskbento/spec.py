@@ -98,6 +98,11 @@ class Target(_Strict):
     positive: str | int | float | bool = Field(description="value that marks the risk event")
     description: str = ""
 
+    @property
+    def event(self) -> str:
+        """The risk event in words, e.g. `defaulted == 1`."""
+        return f"{self.column} == {self.positive!r}"
+
     def is_positive(self, values: pd.Series) -> pd.Series:
         """Boolean mask of the risk event; NaN (unlabeled) is never positive."""
         if isinstance(self.positive, bool | int | float):

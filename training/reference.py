@@ -27,6 +27,7 @@ def numeric_reference(values: pd.Series) -> dict[str, Any]:
         "min": float(present.min()),
         "max": float(present.max()),
         "mean": float(present.mean()),
+        "median": float(np.median(present)),
         "std": float(present.std()),
     }
 
@@ -37,6 +38,7 @@ def categorical_reference(values: pd.Series) -> dict[str, Any]:
         "type": "categorical",
         "missing": float(values.isna().mean()),
         "shares": {k: float(v) for k, v in shares.items()},
+        "mode": str(shares.idxmax()) if len(shares) else None,
     }
 
 

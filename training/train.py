@@ -111,6 +111,7 @@ class Assembled:
     split: pd.Series  # train / test / inference, aligned with frame
     cleaning: dict[str, Any]
     cap: float | None
+    from_transactions: list[str]  # model features built from raw transactions
 
 
 # ---------------------------------------------------------------- data
@@ -150,6 +151,7 @@ def assemble(spec: Spec, seed: int = SEED) -> Assembled:
     split = pd.Series(split_rows(y, seed), index=labeled.index, name="split")
     cleaning: dict[str, Any] = {"table": table_counts}
     cap = None
+    table_columns = set(labeled.columns)
     if spec.data.transactions is not None:
         raw = read_transactions(spec)
         cols = spec.data.transactions.columns
@@ -161,7 +163,8 @@ def assemble(spec: Spec, seed: int = SEED) -> Assembled:
         labeled, tx_counts = customer_features(spec, labeled, raw, cap)
         cleaning["transactions"] = tx_counts.as_dict() if tx_counts else {}
         cleaning["amount_cap"] = cap
-    return Assembled(labeled, y, split, cleaning, cap)
+    from_transactions = [f for f in spec.feature_names if f not in table_columns]
+    return Assembled(labeled, y, split, cleaning, cap, from_transactions)
 
 
 def stratified_sample(rows: np.ndarray, y: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -397,7 +400,7 @@ def train_use_case(
             "spec": spec.model_dump(mode="json"),
             "data_sha256": data_fingerprint(spec),
             "id_column": spec.id_column,
-            "risk_event": f"{spec.target.column} == {spec.target.positive!r}",
+            "risk_event": spec.target.event,
             "features": schema(spec, X_train),
             "selection_metric": spec.selection_metric,
             "champion": champion.summary(),
@@ -408,6 +411,7 @@ def train_use_case(
             "test": test_metrics,
             "cleaning": data.cleaning,
             "amount_cap": data.cap,
+            "transaction_features": data.from_transactions,
             "packages": package_versions(),
             "published": spec.published.model_dump() if spec.published else None,
         }

@@ -1,0 +1,156 @@
+"""The API's request and answer models, generated from a spec (never written by hand).
+
+Named `schemas` on purpose: a local `schema.py` shadows a package BentoML needs.
+Every field keeps the spec's type, range, levels and description, so the
+OpenAPI page documents it; every validation message says what arrived.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    create_model,
+)
+from pydantic_core import PydanticCustomError
+
+from riskbento.constants import TIER_NAMES
+from riskbento.spec import Feature, FeatureType, MissingRule, Spec
+
+MAX_SHOWN = 60  # characters of a received value echoed back in an error
+
+
+def _with_received(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+    """Re-raise pydantic's message with the value that arrived appended."""
+    try:
+        return handler(value)
+    except ValidationError as err:
+        shown = repr(value)
+        if len(shown) > MAX_SHOWN:
+            shown = shown[:MAX_SHOWN] + "..."
+        expected = "; ".join(e["msg"] for e in err.errors())
+        raise PydanticCustomError(
+            "invalid_value", "{expected}; got {got}", {"expected": expected, "got": shown}
+        ) from None
+
+
+EXPLAINED = WrapValidator(_with_received)
+
+
+def _describe(feature: Feature) -> str:
+    text = feature.description.rstrip(".") + "."
+    if feature.type is FeatureType.numeric and (feature.min is not None or feature.max is not None):
+        text += f" Valid range [{feature.min}, {feature.max}]."
+    if feature.type is FeatureType.categorical:
+        text += f" One of {feature.levels}"
+        text += " (other values are scored, with a warning)." if feature.unseen == "accept" else "."
+    if feature.missing is not MissingRule.reject:
+        text += " null if unknown."
+    return text
+
+
+def _value_type(feature: Feature) -> Any:
+    match feature.type:
+        case FeatureType.numeric:
+            base = int if feature.integer else float
+            return Annotated[base, Field(ge=feature.min, le=feature.max, allow_inf_nan=False)]
+        case FeatureType.binary:
+            return Literal[0, 1]
+        case FeatureType.categorical if feature.unseen == "reject":
+            return Literal[tuple(feature.levels or ())]
+        case _:
+            return Annotated[str, Field(min_length=1)]
+
+
+def field_for(feature: Feature) -> tuple[Any, Any]:
+    """(annotation, FieldInfo) for one feature. Blanks are allowed only where the spec
+    says how to read them, and must be sent as an explicit null (never a silent default)."""
+    annotation = _value_type(feature)
+    if feature.missing is not MissingRule.reject:
+        annotation = annotation | None
+    return Annotated[annotation, EXPLAINED], Field(..., description=_describe(feature))
+
+
+def _model_name(spec: Spec, suffix: str) -> str:
+    return "".join(part.capitalize() for part in spec.name.split("_")) + suffix
+
+
+def record_model(spec: Spec) -> type[BaseModel]:
+    """One flat record: the id, then every feature at the top level."""
+    id_field = (
+        Annotated[str, Field(min_length=1, max_length=128), EXPLAINED],
+        Field(..., description="Customer id; echoed back in the answer."),
+    )
+    fields = {spec.id_column: id_field} | {f.name: field_for(f) for f in spec.features}
+    return create_model(
+        _model_name(spec, "Record"),
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=spec.purpose,
+        **fields,
+    )
+
+
+class Reason(BaseModel):
+    """How one feature moved this customer's probability."""
+
+    feature: str
+    value: float | str | None = Field(description="the value this customer sent")
+    typical: float | str | None = Field(description="a typical training customer's value")
+    effect: float = Field(
+        description="probability change against the typical value (+ raises risk)"
+    )
+    text: str = Field(description="the same in plain words")
+
+
+def prediction_model(spec: Spec) -> type[BaseModel]:
+    """The answer: id, probability of the risk event, 0/1 decision, tier, reasons."""
+    fields: dict[str, Any] = {
+        spec.id_column: (str, Field(..., description="the id sent in the request")),
+        "probability": (float, Field(..., description=f"probability of {spec.target.event}")),
+        "prediction": (Literal[0, 1], Field(..., description="1 if probability >= threshold")),
+        "risk_tier": (Literal[TIER_NAMES], Field(..., description="low / medium / high")),
+        "reasons": (list[Reason], Field(..., description="largest effects first")),
+        "model": (str, Field(..., description="model tag that answered")),
+        "warnings": (list[str], Field(..., description="values the model is unsure about")),
+    }
+    return create_model(_model_name(spec, "Prediction"), **fields)
+
+
+def transaction_model(spec: Spec) -> type[BaseModel]:
+    """One raw transaction, with the column names of the spec's transactions file.
+
+    Blanks are accepted here: the cleaning rules decide (and count) what they mean.
+    Extra columns of a raw export are ignored.
+    """
+    roles = spec.data.transactions
+    if roles is None:
+        raise ValueError(f"spec {spec.name!r} declares no transactions")
+    text = Annotated[str | None, EXPLAINED]
+    fields: dict[str, Any] = {
+        roles.columns.customer_id: (Annotated[str, Field(min_length=1), EXPLAINED], ...),
+        roles.columns.amount: (
+            Annotated[float | None, Field(allow_inf_nan=False), EXPLAINED],
+            Field(..., description="amount; its sign is taken from the type column"),
+        ),
+    }
+    for role in ("transaction_id", "type", "description", "timestamp", "status"):
+        column = getattr(roles.columns, role)
+        if column is not None:
+            fields[column] = (text, Field(None, description=f"the {role} column"))
+    return create_model(
+        _model_name(spec, "Transaction"), __config__=ConfigDict(extra="ignore"), **fields
+    )
+
+
+def profile_model(spec: Spec, profile_features: list[str]) -> type[BaseModel]:
+    """A customer record holding the features that do not come from transactions
+    (just the id when every feature does)."""
+    kept = [f for f in spec.features if f.name in profile_features]
+    return record_model(spec.model_copy(update={"features": kept, "name": f"{spec.name}_profile"}))

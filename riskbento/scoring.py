@@ -1,0 +1,235 @@
+"""Scoring with a stored model: probabilities, decisions, tiers, reasons and warnings.
+
+One `Scorer` serves `/predict`, `/predict_batch`, `/score_transactions` and the
+batch outputs, so every path gives the same numbers for the same record.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import bentoml
+import numpy as np
+import pandas as pd
+
+from features.customers import customer_features
+from features.tabular import prepare_frame
+from riskbento.constants import TIER_NAMES
+from riskbento.spec import FeatureType, MissingRule, Spec
+from training import store
+
+REASONS_SHOWN = 3
+MIN_EFFECT = 0.001  # smaller probability moves are not worth a reason
+
+
+class ModelNotFound(LookupError):
+    pass
+
+
+def find_model(tag: str) -> bentoml.Model:
+    """The stored model for a tag, or an error that says how to make it."""
+    try:
+        return bentoml.models.get(tag)
+    except bentoml.exceptions.NotFound:
+        name = tag.split(":")[0]
+        raise ModelNotFound(
+            f"no model {tag!r} in the BentoML store; train it with `make train USE_CASE={name}`"
+        ) from None
+
+
+def model_card(model: bentoml.Model) -> dict[str, Any]:
+    """What GET /model answers: the stored card without the bulky reference distributions."""
+    meta = {k: v for k, v in model.info.metadata.items() if k != store.REFERENCE_KEY}
+    return {"tag": str(model.tag), "created_at": model.info.creation_time.isoformat(), **meta}
+
+
+def tier_of(probability: float, medium: float, high: float) -> str:
+    if probability >= high:
+        return TIER_NAMES[2]
+    return TIER_NAMES[1] if probability >= medium else TIER_NAMES[0]
+
+
+def _shown(value: Any) -> Any:
+    """JSON-friendly: NaN/None -> None, numpy scalars -> Python."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _words(value: Any) -> str:
+    """A value as a person reads it: 1250.5 -> '1,250.5', 1.0 -> '1', NaN -> 'blank'."""
+    value = _shown(value)
+    if value is None:
+        return "blank"
+    if isinstance(value, int | float):
+        return format(value, ",.6g")
+    return repr(value)
+
+
+class Scorer:
+    """A stored model with everything needed to answer a request."""
+
+    def __init__(self, tag: str, pipeline: Any, metadata: dict[str, Any]):
+        self.tag = tag
+        self.pipeline = pipeline
+        self.spec = Spec.model_validate(metadata["spec"])
+        self.threshold = float(metadata["threshold"]["value"])
+        self.tiers = self.spec.tiers
+        self.amount_cap = metadata.get("amount_cap")
+        self.transaction_features = list(metadata.get("transaction_features", []))
+        reference = metadata[store.REFERENCE_KEY]["features"]
+        self.typical = {
+            name: ref.get("mode") if ref["type"] == "categorical" else ref.get("median")
+            for name, ref in reference.items()
+        }
+        self.train_range = {
+            f["name"]: (f["train_min"], f["train_max"])
+            for f in metadata["features"]
+            if "train_min" in f
+        }
+
+    @classmethod
+    def from_store(cls, tag: str) -> Scorer:
+        model = find_model(tag)
+        return cls(str(model.tag), store.load_pipeline(model), dict(model.info.metadata))
+
+    @property
+    def id_column(self) -> str:
+        return self.spec.id_column
+
+    @property
+    def profile_features(self) -> list[str]:
+        """Features sent with a customer record (not built from transactions)."""
+        return [f for f in self.spec.feature_names if f not in self.transaction_features]
+
+    # ------------------------------------------------------------ core
+
+    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.pipeline.predict_proba(prepare_frame(frame, self.spec))[:, 1]
+
+    def score_frame(self, frame: pd.DataFrame, explain: bool = True) -> list[dict[str, Any]]:
+        """One answer per row of `frame` (id column + feature columns), in order."""
+        p = self.probabilities(frame)
+        reasons = self.reasons(frame, p) if explain else [[] for _ in range(len(frame))]
+        warnings = self.warnings(frame)
+        ids = frame[self.id_column].astype(str).tolist()
+        return [
+            {
+                self.id_column: ids[i],
+                "probability": float(p[i]),
+                "prediction": int(p[i] >= self.threshold),
+                "risk_tier": tier_of(p[i], self.tiers.medium, self.tiers.high),
+                "reasons": reasons[i],
+                "model": self.tag,
+                "warnings": warnings[i],
+            }
+            for i in range(len(frame))
+        ]
+
+    def score_records(self, records: list[dict[str, Any]], explain: bool = True) -> list[dict]:
+        columns = [self.id_column, *self.spec.feature_names]
+        return self.score_frame(pd.DataFrame.from_records(records, columns=columns), explain)
+
+    # ------------------------------------------------------------ explanations
+
+    def reasons(self, frame: pd.DataFrame, p: np.ndarray) -> list[list[dict[str, Any]]]:
+        """Per record, the features that move its probability most against a typical value.
+
+        Each feature in turn is set to the typical training value (median or most
+        frequent level) and the record re-scored, all in one vectorised call; the
+        difference is that feature's effect. It works the same for every model family.
+        """
+        names = [n for n in self.spec.feature_names if self.typical.get(n) is not None]
+        if not names:
+            return [[] for _ in range(len(frame))]
+        typical = pd.concat([frame.assign(**{n: self.typical[n]}) for n in names])
+        p_typical = self.probabilities(typical).reshape(len(names), len(frame))
+        effects = p[None, :] - p_typical
+        out = []
+        for i in range(len(frame)):
+            order = np.argsort(-np.abs(effects[:, i]))[:REASONS_SHOWN]
+            out.append(
+                [
+                    self._reason(names[k], frame[names[k]].iloc[i], float(effects[k, i]))
+                    for k in order
+                    if abs(effects[k, i]) >= MIN_EFFECT
+                ]
+            )
+        return out
+
+    def _reason(self, name: str, value: Any, effect: float) -> dict[str, Any]:
+        typical = self.typical[name]
+        direction = "raises" if effect > 0 else "lowers"
+        text = (
+            f"{name} = {_words(value)} (typical {_words(typical)}) {direction} the probability "
+            f"by {abs(effect) * 100:.1f} points"
+        )
+        return {
+            "feature": name,
+            "value": _shown(value),
+            "typical": typical,
+            "effect": effect,
+            "text": text,
+        }
+
+    def warnings(self, frame: pd.DataFrame) -> list[list[str]]:
+        """Values the model may handle poorly: outside the training range, unseen levels,
+        blanks read per the spec."""
+        out: list[list[str]] = [[] for _ in range(len(frame))]
+        for feature in self.spec.features:
+            values = frame[feature.name]
+            blank = values.isna().to_numpy()
+            for i in np.flatnonzero(blank):
+                out[i].append(f"{feature.name} is blank: read as {self._blank_rule(feature)}")
+            if feature.name in self.train_range:
+                low, high = self.train_range[feature.name]
+                numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+                for i in np.flatnonzero((numbers < low) | (numbers > high)):
+                    out[i].append(
+                        f"{feature.name} = {numbers[i]:g} is outside the training range "
+                        f"[{low:g}, {high:g}]: the model extrapolates"
+                    )
+            if feature.type is FeatureType.categorical:
+                unseen = ~values.astype(object).isin(feature.levels or []) & ~blank
+                for i in np.flatnonzero(unseen.to_numpy()):
+                    out[i].append(
+                        f"{feature.name} = {values.iloc[i]!r} is not a known level "
+                        f"{feature.levels}: scored as none of them"
+                    )
+        return out
+
+    @staticmethod
+    def _blank_rule(feature: Any) -> str:
+        match feature.missing:
+            case MissingRule.constant:
+                return f"{feature.fill_value!r}, as the spec says"
+            case MissingRule.native:
+                return "unknown (the model learned what a blank means)"
+            case _:
+                return "the typical training value"
+
+    # ------------------------------------------------------------ raw transactions
+
+    def score_transactions(
+        self, transactions: list[dict[str, Any]], customers: list[dict[str, Any]] | None
+    ) -> dict[str, Any]:
+        """Raw transactions (+ profile records where the model needs them) -> answers with
+        the features computed for each customer, by the training code path."""
+        roles = self.spec.data.transactions
+        if roles is None:
+            raise ValueError(f"use case {self.spec.name!r} is not scored from transactions")
+        raw = pd.DataFrame.from_records(transactions)
+        if customers is None:
+            ids = raw[roles.columns.customer_id].astype(str).drop_duplicates()
+            table = pd.DataFrame({self.id_column: ids.to_numpy()})
+        else:
+            table = pd.DataFrame.from_records(customers)
+        table[self.id_column] = table[self.id_column].astype("string")
+        frame, counts = customer_features(self.spec, table, raw, self.amount_cap)
+        answers = self.score_frame(frame)
+        for answer, (_, row) in zip(answers, frame.iterrows(), strict=True):
+            answer["features"] = {f: _shown(row[f]) for f in self.spec.feature_names}
+        return {"customers": answers, "cleaning": counts.as_dict() if counts else {}}

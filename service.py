@@ -1,0 +1,114 @@
+"""The riskbento HTTP service: one use case's stored model behind typed APIs.
+
+Pick the model with `RISKBENTO_USE_CASE` (default credit_risk) or an exact
+`RISKBENTO_MODEL_TAG`. The request and answer models are generated from the
+schema stored with the model, which is why this module reads the model's
+metadata when it is imported: BentoML needs the API types at class definition.
+"""
+
+from typing import Annotated, Any
+
+import bentoml
+from pydantic import Field
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route
+
+from riskbento import schemas
+from riskbento.scoring import Scorer, find_model, model_card
+from riskbento.settings import get_settings
+from riskbento.spec import Spec
+
+SETTINGS = get_settings()
+MODEL = find_model(SETTINGS.serving_tag)
+SPEC = Spec.model_validate(MODEL.info.metadata["spec"])
+FROM_TRANSACTIONS = set(MODEL.info.metadata.get("transaction_features", []))
+
+Record = schemas.record_model(SPEC)
+Prediction = schemas.prediction_model(SPEC)
+Records = Annotated[
+    list[Record],
+    Field(min_length=1, max_length=SETTINGS.max_batch_records, description="records to score"),
+]
+JSON_ROUTES = ("/predict", "/predict_batch", "/score_transactions")
+MAX_TRANSACTIONS = 100_000  # per /score_transactions request
+
+if SPEC.data.transactions is not None:
+    Transaction = schemas.transaction_model(SPEC)
+    Profile = schemas.profile_model(
+        SPEC, [f for f in SPEC.feature_names if f not in FROM_TRANSACTIONS]
+    )
+    Transactions = Annotated[list[Transaction], Field(min_length=1, max_length=MAX_TRANSACTIONS)]
+
+
+class RequireJSON:
+    """415 with a clear message for a POST body that is not JSON (BentoML would guess)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in JSON_ROUTES:
+            headers = dict(scope["headers"])
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
+            if content_type.split(";")[0].strip().lower() != "application/json":
+                got = content_type or "no Content-Type header"
+                message = {"error": f"expected Content-Type: application/json, got {got!r}"}
+                await JSONResponse(message, status_code=415)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _model_card(_: Any) -> JSONResponse:
+    return JSONResponse(model_card(MODEL))
+
+
+async def _docs(_: Any) -> RedirectResponse:
+    return RedirectResponse(url="/")
+
+
+@bentoml.service(
+    name="riskbento",
+    workers=SETTINGS.workers,
+    traffic={"timeout": SETTINGS.request_timeout_s},
+)
+class RiskService:
+    model = bentoml.models.BentoModel(str(MODEL.tag))
+
+    def __init__(self) -> None:
+        self.scorer = Scorer.from_store(str(self.model.tag))
+
+    @bentoml.api(route="/predict", input_spec=Record, output_spec=Prediction)
+    def predict(self, **record: Any) -> Prediction:  # type: ignore[valid-type]
+        """Score one customer: probability of the risk event, decision, tier and reasons."""
+        return Prediction.model_validate(self.scorer.score_records([record])[0])
+
+    @bentoml.api(
+        route="/predict_batch",
+        batchable=True,
+        max_batch_size=SETTINGS.batch_max_size,
+        max_latency_ms=SETTINGS.batch_max_latency_ms,
+    )
+    def predict_batch(self, records: Records) -> list[Prediction]:  # type: ignore[valid-type]
+        """Score many customers; answers come back in the order sent."""
+        answers = self.scorer.score_records([r.model_dump() for r in records])
+        return [Prediction.model_validate(a) for a in answers]
+
+    if SPEC.data.transactions is not None:
+
+        @bentoml.api(route="/score_transactions")
+        def score_transactions(
+            self,
+            transactions: Transactions,  # type: ignore[valid-type]
+            customers: list[Profile] | None = None,  # type: ignore[valid-type]
+        ) -> dict[str, Any]:
+            """Raw transactions (and profile records where the model needs them) to answers,
+            with the features computed for each customer by the training code."""
+            rows = [t.model_dump() for t in transactions]
+            profiles = None if customers is None else [c.model_dump() for c in customers]
+            return self.scorer.score_transactions(rows, profiles)
+
+
+RiskService.add_asgi_middleware(RequireJSON)
+RiskService.mount_asgi_app(Starlette(routes=[Route("/", _model_card)]), path="/model")
+RiskService.mount_asgi_app(Starlette(routes=[Route("/", _docs)]), path="/docs")
