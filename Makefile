@@ -11,7 +11,7 @@ PORT ?= 3000
 SERVE_USE_CASE = $(or $(USE_CASE),credit_risk)
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install data quality train serve test lint format clean
+.PHONY: help up install data quality train score serve test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ quality: $(STAMP) ## Data-quality report per use case under reports/<name>/ (USE
 
 train: $(STAMP) ## Train, evaluate and store models; report under reports/<name>/ (USE_CASE=name or spec path)
 	$(PY) -m riskbento train $(USE_CASE)
+
+score: $(STAMP) ## Batch outputs from the stored model under outputs/<name>/ (USE_CASE=name or spec path)
+	$(PY) -m riskbento score $(USE_CASE)
 
 serve: $(STAMP) ## Serve one use case on 127.0.0.1:$(PORT) in the foreground (USE_CASE, default credit_risk)
 	RISKBENTO_USE_CASE=$(SERVE_USE_CASE) $(VENV)/bin/bentoml serve service:RiskService --host 127.0.0.1 --port $(PORT)

@@ -43,6 +43,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from riskbento.batch import score_use_case
+
+    names = [args.use_case] if args.use_case else list(BUILTIN_USE_CASES)
+    for name in names:
+        score_use_case(name, get_settings().outputs_dir)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m riskbento", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         ("data", _cmd_data, "write built-in data under data/"),
         ("quality", _cmd_quality, "data-quality report under reports/<name>/"),
         ("train", _cmd_train, "train, evaluate, store the model, report under reports/<name>/"),
+        ("score", _cmd_score, "batch outputs from the stored model under outputs/<name>/"),
     ]:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("use_case", nargs="?", default=None, help="built-in name or spec path")

@@ -79,6 +79,7 @@ class Scorer:
         self.threshold = float(metadata["threshold"]["value"])
         self.tiers = self.spec.tiers
         self.amount_cap = metadata.get("amount_cap")
+        self.data_sha256 = dict(metadata["data_sha256"])
         self.transaction_features = list(metadata.get("transaction_features", []))
         reference = metadata[store.REFERENCE_KEY]["features"]
         self.typical = {
@@ -177,13 +178,15 @@ class Scorer:
 
     def warnings(self, frame: pd.DataFrame) -> list[list[str]]:
         """Values the model may handle poorly: outside the training range, unseen levels,
-        blanks read per the spec."""
+        blanks filled with a typical value."""
         out: list[list[str]] = [[] for _ in range(len(frame))]
         for feature in self.spec.features:
             values = frame[feature.name]
             blank = values.isna().to_numpy()
-            for i in np.flatnonzero(blank):
-                out[i].append(f"{feature.name} is blank: read as {self._blank_rule(feature)}")
+            if feature.missing is MissingRule.impute:
+                # Other rules give a blank a declared meaning; this one is a guess.
+                for i in np.flatnonzero(blank):
+                    out[i].append(f"{feature.name} is blank: read as the typical training value")
             if feature.name in self.train_range:
                 low, high = self.train_range[feature.name]
                 numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
@@ -200,16 +203,6 @@ class Scorer:
                         f"{feature.levels}: scored as none of them"
                     )
         return out
-
-    @staticmethod
-    def _blank_rule(feature: Any) -> str:
-        match feature.missing:
-            case MissingRule.constant:
-                return f"{feature.fill_value!r}, as the spec says"
-            case MissingRule.native:
-                return "unknown (the model learned what a blank means)"
-            case _:
-                return "the typical training value"
 
     # ------------------------------------------------------------ raw transactions
 

@@ -136,6 +136,45 @@ class Published(_Strict):
     metrics: dict[Literal["roc_auc", "pr_auc", "precision", "recall", "f1", "brier"], float]
 
 
+class Rule(_Strict):
+    """A fact about a customer, e.g. `declined_share >= 0.08`."""
+
+    feature: str
+    op: Literal[">=", ">", "<=", "<", "=="]
+    value: float
+    label: str = Field(min_length=1, description="the fact in plain words")
+
+    def holds(self, values: pd.Series) -> pd.Series:
+        ops = {
+            ">=": values.ge,
+            ">": values.gt,
+            "<=": values.le,
+            "<": values.lt,
+            "==": values.eq,
+        }
+        return ops[self.op](self.value).fillna(False)
+
+    def describe(self) -> str:
+        return f"{self.label} ({self.feature} {self.op} {self.value:g})"
+
+
+class ActionList(_Strict):
+    """Customers to act on (e.g. off-boarding): a model criterion and transaction rules,
+    stated at the top of the list; each listed customer gets the facts that put them there."""
+
+    name: str = Field(pattern=SLUG, description="file stem under outputs/<use case>/")
+    title: str = Field(min_length=1)
+    min_probability: float = Field(gt=0, lt=1)
+    rules: list[Rule] = []
+    min_rules: int = Field(default=1, ge=0)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ActionList:
+        if self.min_rules > len(self.rules):
+            raise ValueError(f"min_rules ({self.min_rules}) exceeds the {len(self.rules)} rules")
+        return self
+
+
 class TransactionColumns(_Strict):
     """Which column of the transactions file plays which role."""
 
@@ -194,6 +233,7 @@ class Spec(_Strict):
     tiers: Tiers
     selection_metric: Literal[SELECTION_METRICS] = "roc_auc"  # type: ignore[valid-type]
     published: Published | None = None
+    action_list: ActionList | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -208,6 +248,11 @@ class Spec(_Strict):
         clash = [f"{n!r} is also {reserved[n]}" for n in names if n in reserved]
         if clash:
             raise ValueError(f"a feature cannot be the id, the target or dropped: {clash}")
+        known = set(names) | set(self.aggregate_catalogue())
+        unknown = [r.feature for r in (self.action_list.rules if self.action_list else [])]
+        unknown = [f for f in unknown if f not in known]
+        if unknown:
+            raise ValueError(f"action_list rules name unknown features: {unknown}")
         return self
 
     def resolve(self, relative: str) -> Path:
