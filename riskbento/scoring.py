@@ -223,6 +223,10 @@ class Scorer:
         table[self.id_column] = table[self.id_column].astype("string")
         frame, counts = customer_features(self.spec, table, raw, self.amount_cap)
         answers = self.score_frame(frame)
+        whole = {f.name for f in self.spec.features if f.integer or f.type is FeatureType.binary}
         for answer, (_, row) in zip(answers, frame.iterrows(), strict=True):
-            answer["features"] = {f: _shown(row[f]) for f in self.spec.feature_names}
+            answer["features"] = {
+                f: int(row[f]) if f in whole and pd.notna(row[f]) else _shown(row[f])
+                for f in self.spec.feature_names
+            }
         return {"customers": answers, "cleaning": counts.as_dict() if counts else {}}

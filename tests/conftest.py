@@ -62,3 +62,24 @@ def builtin_spec(tmp_project: Path, generated: Callable[[str], Path]) -> Callabl
         return load_spec(tmp_project / USECASES_DIRNAME / f"{use_case}.yaml")
 
     return _get
+
+
+@pytest.fixture(scope="session")
+def trained_tag(
+    tmp_project: Path, generated: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], str]:
+    """`trained_tag("credit_risk")` -> tag of a quick-budget model in this session's store."""
+    from training.train import QUICK, train_use_case
+
+    done: dict[str, str] = {}
+    out = tmp_path_factory.mktemp("trained")
+
+    def _get(use_case: str) -> str:
+        if use_case not in done:
+            generated(use_case)
+            spec_file = tmp_project / USECASES_DIRNAME / f"{use_case}.yaml"
+            report = train_use_case(spec_file, out / "reports", out / "outputs", QUICK)
+            done[use_case] = report["model_tag"]
+        return done[use_case]
+
+    return _get

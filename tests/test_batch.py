@@ -1,0 +1,83 @@
+"""Batch outputs (`make score`) from a stored model: files, numbers, and honest reasons."""
+
+import re
+
+import bentoml
+import pandas as pd
+import pytest
+
+from riskbento.batch import score_use_case, unlabeled_frame
+from riskbento.scoring import Scorer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def scored(trained_tag, tmp_project, tmp_path_factory):
+    """`scored("offboarding")` -> (outputs folder, spec file) after `score_use_case`."""
+    out = tmp_path_factory.mktemp("outputs")
+
+    def _run(use_case: str):
+        trained_tag(use_case)
+        spec_file = tmp_project / "usecases" / f"{use_case}.yaml"
+        score_use_case(spec_file, out)
+        return out / use_case, spec_file
+
+    return _run
+
+
+def test_default_results_cover_every_unlabeled_row(scored, builtin_spec, trained_tag):
+    folder, _ = scored("default")
+    spec = builtin_spec("default")
+    results = pd.read_csv(folder / "results.csv")
+    table = pd.read_csv(spec.resolve(spec.data.table), usecols=["uuid", "default"])
+    assert list(results.columns[:3]) == ["uuid", "probability", "prediction"]
+    assert sorted(results["uuid"]) == sorted(table.loc[table["default"].isna(), "uuid"])
+    threshold = bentoml.models.get(trained_tag("default")).info.metadata["threshold"]["value"]
+    assert results["probability"].between(0, 1).all()
+    assert (results["prediction"] == (results["probability"] >= threshold)).all()
+
+
+def test_filing_holdout_is_scored_with_its_metrics(scored):
+    folder, _ = scored("filing_dropoff")
+    holdout = pd.read_csv(folder / "holdout_scores.csv")
+    assert len(holdout) == 1_000 and set(holdout["label"]) == {0, 1}
+    text = (folder / "holdout_metrics.md").read_text()
+    roc_auc = float(re.search(r"\| roc_auc \| ([0-9.]+) \|", text).group(1))
+    assert roc_auc > 0.7
+    assert "never used in training" in text and "filing_dropoff:" in text
+
+
+def test_offboarding_reasons_state_only_true_facts(scored, builtin_spec, trained_tag):
+    folder, _ = scored("offboarding")
+    spec = builtin_spec("offboarding")
+    scorer = Scorer.from_store(trained_tag("offboarding"))
+    features = unlabeled_frame(spec, scorer.amount_cap).set_index(spec.id_column)
+    listed = pd.read_csv(folder / "offboarding_list.csv", keep_default_na=False)
+    criteria = spec.action_list
+    assert len(listed) > 0
+    header = (folder / "offboarding_list.md").read_text()
+    assert all(rule.describe() in header for rule in criteria.rules)
+    for _, row in listed.iterrows():
+        customer = features.loc[row["customer_id"]]
+        assert row["probability"] >= criteria.min_probability
+        stated = row["facts"]
+        holding = 0
+        for rule in criteria.rules:
+            holds = bool(rule.holds(pd.Series([customer[rule.feature]])).iloc[0])
+            assert (rule.label in stated) == holds, (row["customer_id"], rule.feature)
+            if holds:
+                holding += 1
+                assert f"{rule.feature} = {customer[rule.feature]:,.4g}" in stated
+        assert holding >= criteria.min_rules
+
+
+def test_segments_profile_every_tier_present(scored):
+    folder, _ = scored("offboarding")
+    text = (folder / "segments.md").read_text()
+    results = pd.read_csv(folder / "results.csv")
+    counts = results["risk_tier"].value_counts()
+    row = next(line for line in text.splitlines() if line.startswith("| customers |"))
+    shown = [int(c) for c in row.strip("|").split("|")[1:]]
+    tiers = [t for t in ("low", "medium", "high") if t in counts]
+    assert shown == [int(counts[t]) for t in tiers]

@@ -1,0 +1,131 @@
+"""Integration tier: a real `bentoml serve` on a free port, spoken to with BentoML's own
+client and with raw HTTP."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import bentoml
+import pytest
+
+from riskbento.constants import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+STARTUP_TIMEOUT_S = 120
+CONTRACT = {
+    "customer_id": "CUST001",
+    "num_transactions": 15,
+    "total_debit": -1250.50,
+    "total_credit": 3500.00,
+    "avg_amount": 150.03,
+    "has_rent": 1,
+    "has_salary": 1,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http(method: str, url: str, body: bytes | None = None, content_type: str = "application/json"):
+    request = urllib.request.Request(url, data=body, method=method)
+    if body is not None:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited early:\n{log.read_text()[-3000:]}")
+        try:
+            if http("GET", f"{url}/readyz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"not ready after {STARTUP_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(trained_tag, tmp_path_factory) -> Iterator[str]:
+    """A real server for credit_risk; yields its base URL and stops it afterwards."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "serve.log"
+    env = {**os.environ, "RISKBENTO_MODEL_TAG": trained_tag("credit_risk")}
+    command = [
+        sys.executable, "-m", "bentoml", "serve", "service:RiskService",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, log)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_contract_over_raw_http(server, trained_tag):
+    status, text = http("POST", f"{server}/predict", json.dumps(CONTRACT).encode())
+    assert status == 200
+    answer = json.loads(text)
+    assert answer["customer_id"] == "CUST001"
+    assert isinstance(answer["probability"], float) and answer["prediction"] in (0, 1)
+    assert answer["model"] == trained_tag("credit_risk")
+
+
+def test_bentoml_client_gets_the_same_answer_single_and_batched(server):
+    with bentoml.SyncHTTPClient(server) as client:
+        single = client.predict(**CONTRACT)
+        batch = client.predict_batch(records=[CONTRACT, {**CONTRACT, "customer_id": "B"}])
+    _, raw = http("POST", f"{server}/predict", json.dumps(CONTRACT).encode())
+    assert single["probability"] == json.loads(raw)["probability"]
+    assert [a["customer_id"] for a in batch] == ["CUST001", "B"]
+    assert batch[0]["probability"] == pytest.approx(single["probability"], abs=1e-12)
+
+
+def test_user_mistakes_get_4xx_not_500(server):
+    bad = {**CONTRACT, "has_rent": "yes"}
+    status, text = http("POST", f"{server}/predict", json.dumps(bad).encode())
+    assert status == 400 and "has_rent" in text and "got 'yes'" in text
+    status, text = http("POST", f"{server}/predict", b"{not json")
+    assert status == 400
+    status, text = http("POST", f"{server}/predict", json.dumps(CONTRACT).encode(), "text/csv")
+    assert status == 415 and "application/json" in text
+
+
+def test_probes_metrics_docs_and_model_card(server, trained_tag):
+    for probe in ("/healthz", "/livez", "/readyz"):
+        assert http("GET", f"{server}{probe}")[0] == 200
+    http("POST", f"{server}/predict", json.dumps(CONTRACT).encode())
+    status, metrics = http("GET", f"{server}/metrics")
+    assert status == 200 and 'endpoint="/predict"' in metrics
+    status, page = http("GET", f"{server}/docs")
+    assert status == 200 and "<html" in page.lower()
+    status, card = http("GET", f"{server}/model")
+    assert status == 200 and json.loads(card)["tag"] == trained_tag("credit_risk")

@@ -1,0 +1,301 @@
+"""The HTTP service in-process (`to_asgi()` + Starlette's TestClient): every endpoint,
+every class of bad input, and agreement between the scoring paths and training."""
+
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+import bentoml
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client import REGISTRY
+from starlette.testclient import TestClient
+
+from features.tabular import prepare_frame
+from riskbento.constants import PROJECT_ROOT
+from riskbento.settings import get_settings
+from training import store
+from training.train import assemble
+
+pytestmark = pytest.mark.slow  # trains quick models first
+
+CONTRACT = {
+    "customer_id": "CUST001",
+    "num_transactions": 15,
+    "total_debit": -1250.50,
+    "total_credit": 3500.00,
+    "avg_amount": 150.03,
+    "has_rent": 1,
+    "has_salary": 1,
+}
+FILING = {
+    "user_id": "U1",
+    "age": 35,
+    "income": 42000.0,
+    "employment_type": "full_time",
+    "marital_status": "single",
+    "time_spent_on_platform": 45.0,
+    "number_of_sessions": 3,
+    "fields_filled_percentage": 60.0,
+    "previous_year_filing": 1,
+    "device_type": "mobile",
+    "referral_source": "organic_search",
+}
+
+
+def _forget_bentoml_metrics() -> None:
+    """Each app registers BentoML's request metrics once per process; a second app in the
+    same test process must not find them taken (a real server runs one app per process)."""
+    for collector, names in list(REGISTRY._collector_to_names.items()):
+        if any(name.startswith("bentoml_") for name in names):
+            REGISTRY.unregister(collector)
+
+
+def _fresh_service_module(use_case: str) -> ModuleType:
+    """service.py imported under its own name, so each use case keeps its own globals."""
+    name = f"service_{use_case}"
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "service.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def serve(trained_tag) -> Iterator:
+    """`serve("credit_risk")` -> (TestClient, service module) for that use case's model."""
+    opened: dict[str, tuple[TestClient, ModuleType]] = {}
+
+    def _open(use_case: str) -> tuple[TestClient, ModuleType]:
+        if use_case not in opened:
+            _forget_bentoml_metrics()
+            os.environ["RISKBENTO_MODEL_TAG"] = trained_tag(use_case)
+            get_settings.cache_clear()
+            module = _fresh_service_module(use_case)
+            client = TestClient(module.RiskService.to_asgi())
+            client.__enter__()
+            opened[use_case] = (client, module)
+        return opened[use_case]
+
+    yield _open
+    for client, _ in opened.values():
+        client.__exit__(None, None, None)
+    os.environ.pop("RISKBENTO_MODEL_TAG", None)
+    get_settings.cache_clear()
+
+
+def post(client: TestClient, path: str, body: object) -> tuple[int, dict]:
+    response = client.post(path, json=body)
+    return response.status_code, response.json()
+
+
+def error_text(answer: object) -> str:
+    return json.dumps(answer)
+
+
+# ---------------------------------------------------------------- the contract and the paths
+
+
+def test_credit_risk_contract(serve, trained_tag):
+    client, _ = serve("credit_risk")
+    status, answer = post(client, "/predict", CONTRACT)
+    assert status == 200
+    assert answer["customer_id"] == "CUST001"
+    assert 0.0 <= answer["probability"] <= 1.0
+    assert answer["prediction"] in (0, 1)
+    assert answer["model"] == trained_tag("credit_risk")
+    threshold = bentoml.models.get(answer["model"]).info.metadata["threshold"]["value"]
+    assert answer["prediction"] == int(answer["probability"] >= threshold)
+    assert answer["risk_tier"] in ("low", "medium", "high")
+
+
+def test_reasons_name_the_feature_and_the_value_sent(serve):
+    client, _ = serve("credit_risk")
+    _, answer = post(client, "/predict", CONTRACT)
+    assert 0 < len(answer["reasons"]) <= 3
+    for reason in answer["reasons"]:
+        assert reason["value"] == pytest.approx(CONTRACT[reason["feature"]])
+        assert reason["text"].startswith(reason["feature"] + " = ")
+        assert ("raises" in reason["text"]) == (reason["effect"] > 0)
+
+
+def _test_split(use_case: str, tag: str, builtin_spec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    spec = builtin_spec(use_case)
+    data = assemble(spec)
+    frame = data.frame[(data.split == "test").to_numpy()]
+    records = prepare_frame(frame, spec).astype(object).where(lambda f: f.notna(), None)
+    records.insert(0, spec.id_column, frame[spec.id_column].astype(str))
+    expected = store.read_csv(bentoml.models.get(tag), store.TEST_SCORES_FILE)
+    return records, expected
+
+
+@pytest.mark.parametrize("use_case", ["credit_risk", "filing_dropoff"])
+def test_served_scores_equal_training_time_test_scores(serve, trained_tag, builtin_spec, use_case):
+    client, _ = serve(use_case)
+    records, expected = _test_split(use_case, trained_tag(use_case), builtin_spec)
+    body = records.head(200).to_dict(orient="records")
+    status, answers = post(client, "/predict_batch", {"records": body})
+    assert status == 200
+    served = [a["probability"] for a in answers]
+    np.testing.assert_allclose(served, expected["probability"].head(200), rtol=0, atol=1e-12)
+
+
+def test_predict_and_predict_batch_agree(serve, trained_tag, builtin_spec):
+    client, _ = serve("filing_dropoff")
+    records, _ = _test_split("filing_dropoff", trained_tag("filing_dropoff"), builtin_spec)
+    body = records.head(20).to_dict(orient="records")
+    _, batch = post(client, "/predict_batch", {"records": body})
+    single = [post(client, "/predict", r)[1] for r in body]
+    assert [a["user_id"] for a in batch] == [r["user_id"] for r in body]
+    # Same numbers up to floating-point summation order (a matrix vs a single row).
+    np.testing.assert_allclose(
+        [a["probability"] for a in batch], [a["probability"] for a in single], rtol=0, atol=1e-12
+    )
+    texts = [[r["text"] for r in a["reasons"]] for a in batch]
+    assert texts == [[r["text"] for r in a["reasons"]] for a in single]
+
+
+@pytest.mark.parametrize("use_case", ["credit_risk", "offboarding"])
+def test_score_transactions_equals_predict_on_the_features_it_computed(
+    serve, generated, builtin_spec, use_case
+):
+    client, _ = serve(use_case)
+    spec = builtin_spec(use_case)
+    roles = spec.data.transactions
+    table = pd.read_csv(spec.resolve(spec.data.table), dtype={spec.id_column: str})
+    raw = pd.read_csv(spec.resolve(roles.path), dtype={roles.columns.customer_id: str})
+    ids = table[spec.id_column].drop_duplicates().head(5).tolist()
+    picked = raw[raw[roles.columns.customer_id].isin(ids)]
+    transactions = picked.astype(object).where(picked.notna(), None).to_dict(orient="records")
+    body: dict = {"transactions": transactions}
+    profile = [f for f in spec.feature_names if f in table.columns]
+    if profile:
+        rows = table[table[spec.id_column].isin(ids)][[spec.id_column, *profile]]
+        body["customers"] = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    status, answer = post(client, "/score_transactions", body)
+    assert status == 200, answer
+    assert answer["cleaning"]["rows_in"] == len(picked)
+    for customer in answer["customers"]:
+        record = {spec.id_column: customer[spec.id_column], **customer["features"]}
+        _, direct = post(client, "/predict", record)
+        assert direct["probability"] == customer["probability"]
+
+
+def test_model_card_and_docs(serve, trained_tag):
+    client, _ = serve("credit_risk")
+    card = client.get("/model").json()
+    assert card["tag"] == trained_tag("credit_risk")
+    assert set(card) >= {"created_at", "data_sha256", "test", "threshold", "tiers", "features"}
+    assert [f["name"] for f in card["features"]] == [k for k in CONTRACT if k != "customer_id"]
+    assert "reference" not in card
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "<html" in docs.text.lower()
+    schema = client.get("/docs.json").json()
+    fields = schema["components"]["schemas"]["CreditRiskRecord"]["properties"]
+    assert "description" in fields["total_debit"] and fields["has_rent"]["enum"] == [0, 1]
+
+
+def test_warnings_for_unseen_level_and_out_of_training_range(serve):
+    client, _ = serve("filing_dropoff")
+    status, answer = post(
+        client, "/predict", {**FILING, "referral_source": "tiktok", "income": 5_000_000}
+    )
+    assert status == 200
+    text = " ".join(answer["warnings"])
+    assert "referral_source = 'tiktok' is not a known level" in text
+    assert "income = 5e+06 is outside the training range" in text
+
+
+# ---------------------------------------------------------------- bad input: 4xx, never 500
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "fragment"),
+    [
+        ({"age": "old"}, "age", "got 'old'"),
+        ({"age": 150}, "age", "less than or equal to 100"),
+        ({"employment_type": "astronaut"}, "employment_type", "got 'astronaut'"),
+        ({"previous_year_filing": 2}, "previous_year_filing", "Input should be 0 or 1; got 2"),
+        ({"user_id": ""}, "user_id", "got ''"),
+        ({"shoe_size": 44}, "shoe_size", "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_field_gets_400_naming_field_expectation_and_value(serve, change, field, fragment):
+    client, _ = serve("filing_dropoff")
+    status, answer = post(client, "/predict", {**FILING, **change})
+    assert status == 400
+    problems = {tuple(d["loc"]): d["msg"] for d in answer["detail"]}
+    assert fragment in problems[(field,)]
+
+
+def test_blank_is_refused_where_the_spec_rejects_blanks(serve):
+    client, _ = serve("credit_risk")
+    status, answer = post(client, "/predict", {**CONTRACT, "has_salary": None})
+    assert status == 400
+    assert answer["detail"][0]["loc"] == ["has_salary"]
+    assert "got None" in answer["detail"][0]["msg"]
+
+
+def test_blank_is_scored_with_a_warning_where_the_spec_imputes(serve):
+    client, _ = serve("filing_dropoff")
+    status, answer = post(client, "/predict", {**FILING, "age": None})
+    assert status == 200
+    assert "age is blank: read as the typical training value" in answer["warnings"]
+
+
+def test_missing_field_is_named(serve):
+    client, _ = serve("filing_dropoff")
+    body = {k: v for k, v in FILING.items() if k != "income"}
+    status, answer = post(client, "/predict", body)
+    assert status == 400
+    assert answer["detail"][0]["loc"] == ["income"]
+    assert answer["detail"][0]["msg"] == "Field required"
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_inf_are_rejected(serve, literal):
+    client, _ = serve("credit_risk")
+    raw = json.dumps(CONTRACT).replace("150.03", literal)
+    response = client.post("/predict", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "avg_amount" in response.text and "finite number" in response.text
+
+
+def test_empty_and_oversized_batches_state_the_limit(serve):
+    client, module = serve("credit_risk")
+    status, answer = post(client, "/predict_batch", {"records": []})
+    assert status == 400 and "at least 1 item" in error_text(answer)
+    limit = module.SETTINGS.max_batch_records
+    status, answer = post(client, "/predict_batch", {"records": [CONTRACT] * (limit + 1)})
+    assert status == 400 and f"at most {limit} items" in error_text(answer)
+
+
+def test_malformed_json_wrong_content_type_and_wrong_shape(serve):
+    client, _ = serve("credit_risk")
+    bad_json = client.post(
+        "/predict", content="{oops", headers={"content-type": "application/json"}
+    )
+    assert bad_json.status_code == 400 and "Invalid JSON" in bad_json.text
+    as_text = client.post(
+        "/predict", content=json.dumps(CONTRACT), headers={"content-type": "text/plain"}
+    )
+    assert as_text.status_code == 415
+    assert "expected Content-Type: application/json, got 'text/plain'" in as_text.text
+    as_list = client.post("/predict", json=[CONTRACT])
+    assert as_list.status_code == 400
+
+
+def test_bad_raw_transaction_is_named(serve):
+    client, _ = serve("credit_risk")
+    status, answer = post(
+        client,
+        "/score_transactions",
+        {"transactions": [{"customer_id": "C1", "amount": "ten pounds", "type": "debit"}]},
+    )
+    assert status == 400
+    assert answer["detail"][0]["loc"] == ["transactions", 0, "amount"]
+    assert "got 'ten pounds'" in answer["detail"][0]["msg"]
