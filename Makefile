@@ -11,13 +11,15 @@ PORT ?= 3000
 SERVE_USE_CASE = $(or $(USE_CASE),credit_risk)
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install data quality train score serve test lint format clean
+.PHONY: help up install data quality train score score-file serve test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-up: ## Fresh machine to checked data: install, generate data, write quality reports
+up: ## Fresh clone to a serving model: install, data, quality, train USE_CASE if missing, serve
 	$(MAKE) install data quality
+	$(PY) -m riskbento train --if-missing $(SERVE_USE_CASE)
+	$(MAKE) serve
 
 install: $(STAMP) ## Create .venv (Python 3.11) with the pinned requirements; fast when nothing changed
 
@@ -39,7 +41,10 @@ train: $(STAMP) ## Train, evaluate and store models; report under reports/<name>
 score: $(STAMP) ## Batch outputs from the stored model under outputs/<name>/ (USE_CASE=name or spec path)
 	$(PY) -m riskbento score $(USE_CASE)
 
-serve: $(STAMP) ## Serve one use case on 127.0.0.1:$(PORT) in the foreground (USE_CASE, default credit_risk)
+score-file: $(STAMP) ## Score your CSV: USE_CASE=x FILE=in.csv OUT=out.csv [TRANSACTIONS=tx.csv]
+	$(PY) -m riskbento score-file $(SERVE_USE_CASE) $(FILE) $(OUT) $(if $(TRANSACTIONS),--transactions $(TRANSACTIONS))
+
+serve: $(STAMP) ## Serve USE_CASE (default credit_risk) on 127.0.0.1:PORT (default 3000), foreground
 	RISKBENTO_USE_CASE=$(SERVE_USE_CASE) $(VENV)/bin/bentoml serve service:RiskService --host 127.0.0.1 --port $(PORT)
 
 test: $(STAMP) ## Run every test tier (unit, data, slow)

@@ -3,9 +3,11 @@
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from riskbento.constants import BUILTIN_USE_CASES
 from riskbento.settings import get_settings
+from riskbento.spec import load_spec
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -30,14 +32,28 @@ def _cmd_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_model(use_case: str) -> str | None:
+    from riskbento.scoring import ModelNotFound, find_model
+
+    try:
+        return str(find_model(f"{load_spec(use_case, check_data=False).name}:latest").tag)
+    except ModelNotFound:
+        return None
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from training.report import HEADLINE
-    from training.train import train_use_case
+    from training.train import FULL, QUICK, train_use_case
 
     names = [args.use_case] if args.use_case else list(BUILTIN_USE_CASES)
     settings = get_settings()
     for name in names:
-        report = train_use_case(name, settings.reports_dir, settings.outputs_dir)
+        existing = _existing_model(name) if args.if_missing else None
+        if existing:
+            print(f"[train] {name}: {existing} is in the store; not retraining")
+            continue
+        budget = QUICK if args.quick else FULL
+        report = train_use_case(name, settings.reports_dir, settings.outputs_dir, budget)
         shown = ", ".join(f"{k} {report['test'][k]:.4f}" for k in HEADLINE)
         print(f"[train] {report['model_tag']} test: {shown}")
     return 0
@@ -49,6 +65,13 @@ def _cmd_score(args: argparse.Namespace) -> int:
     names = [args.use_case] if args.use_case else list(BUILTIN_USE_CASES)
     for name in names:
         score_use_case(name, get_settings().outputs_dir)
+    return 0
+
+
+def _cmd_score_file(args: argparse.Namespace) -> int:
+    from riskbento.batch import score_file
+
+    score_file(args.use_case, args.records, args.output, args.transactions)
     return 0
 
 
@@ -64,6 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=helptext)
         p.add_argument("use_case", nargs="?", default=None, help="built-in name or spec path")
         p.set_defaults(func=func)
+        if name == "train":
+            p.add_argument("--if-missing", action="store_true", help="skip if a model exists")
+            p.add_argument("--quick", action="store_true", help="small search (smoke runs)")
+    p = sub.add_parser("score-file", help="score a CSV of customer records with the stored model")
+    p.add_argument("use_case", help="built-in name or spec path")
+    p.add_argument("records", type=Path, help="CSV: id column + the spec's features")
+    p.add_argument("output", type=Path, help="CSV to write the answers to")
+    p.add_argument("--transactions", type=Path, help="raw transactions CSV for those customers")
+    p.set_defaults(func=_cmd_score_file)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -245,3 +245,28 @@ def score_use_case(use_case: str | Path, outputs_dir: Path) -> dict[str, Path]:
     for name, path in written.items():
         log(f"{spec.name}: wrote {name} -> {path}")
     return written
+
+
+def score_file(
+    use_case: str | Path, records: Path, output: Path, transactions: Path | None = None
+) -> Path:
+    """Score a user's CSV (id + profile features; raw transactions where the model needs
+    them) with the stored model; write one answer per customer."""
+    spec = load_spec(use_case, check_data=False)
+    scorer = Scorer.from_store(f"{spec.name}:latest")
+    frame = pd.read_csv(records, dtype={spec.id_column: "string"})
+    if spec.data.transactions is not None:
+        if transactions is None:
+            raise ValueError(f"{spec.name} scores from raw transactions: pass --transactions")
+        raw = pd.read_csv(
+            transactions, dtype={spec.data.transactions.columns.customer_id: "string"}
+        )
+        frame = customer_features(spec, frame, raw, scorer.amount_cap)[0]
+    missing = [c for c in [spec.id_column, *spec.feature_names] if c not in frame]
+    if missing:
+        raise ValueError(f"{records}: columns {missing} are missing (expected the spec's features)")
+    answers = score_in_chunks(scorer, frame, f"{spec.name} {records.name}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    answers.to_csv(output, index=False)
+    log(f"{spec.name}: wrote {len(answers)} answers -> {output}")
+    return output

@@ -299,3 +299,27 @@ def test_bad_raw_transaction_is_named(serve):
     assert status == 400
     assert answer["detail"][0]["loc"] == ["transactions", 0, "amount"]
     assert "got 'ten pounds'" in answer["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    "use_case", ["filing_dropoff", "offboarding", "default", "churn", "credit_risk"]
+)
+def test_every_use_case_serves_its_readme_example(serve, use_case):
+    client, module = serve(use_case)
+    body = json.loads((PROJECT_ROOT / "examples" / f"{use_case}.json").read_text())
+    status, answer = post(client, "/predict", body)
+    assert status == 200, answer
+    assert answer[module.SPEC.id_column] == body[module.SPEC.id_column]
+    assert answer["risk_tier"] in ("low", "medium", "high")
+
+
+def test_readme_transactions_example_is_cleaned_and_scored(serve):
+    client, _ = serve("credit_risk")
+    body = json.loads((PROJECT_ROOT / "examples" / "credit_risk_transactions.json").read_text())
+    status, answer = post(client, "/score_transactions", body)
+    assert status == 200
+    assert answer["cleaning"]["exact_duplicates_dropped"] == 1
+    assert answer["cleaning"]["sign_fixed_from_type"] == 1  # the RENT debit sent as +950
+    first = {c["customer_id"]: c for c in answer["customers"]}["CUST001"]
+    assert first["features"]["has_rent"] == 1 and first["features"]["has_salary"] == 1
+    assert first["features"]["total_debit"] == pytest.approx(-45.50 - 950.00 - 12.99)
