@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
@@ -23,6 +24,7 @@ from riskbento.spec import Feature, FeatureType, MissingRule, Spec
 # linear: impute + scale + one-hot; forest: impute + one-hot; boosting: NaN kept where allowed
 Family = Literal["linear", "forest", "boosting"]
 
+BLANK_LEVEL = "(blank)"  # the level a blank category becomes under `missing: native`
 _EPOCH = pd.Timestamp("1970-01-01")
 _DAY = pd.Timedelta(days=1)
 
@@ -61,13 +63,14 @@ def _imputer(feature: Feature, family: Family) -> SimpleImputer | str:
         case MissingRule.constant:
             value = str(feature.fill_value) if categorical else float(feature.fill_value)
             return SimpleImputer(strategy="constant", fill_value=value)
-        case MissingRule.native if family == "boosting" and not categorical:
+        case MissingRule.native if categorical:
+            # A blank category is a level of its own (BLANK_LEVEL), for every model family.
+            return SimpleImputer(strategy="constant", fill_value=BLANK_LEVEL)
+        case MissingRule.native if family == "boosting":
             return "passthrough"
         case MissingRule.native:
             # The blank itself carries signal (not missing at random): keep it as a column.
-            return SimpleImputer(
-                strategy="most_frequent" if categorical else "median", add_indicator=True
-            )
+            return SimpleImputer(strategy="median", add_indicator=True)
         case _:
             return SimpleImputer(strategy="most_frequent" if categorical else "median")
 
@@ -89,9 +92,10 @@ def _pipeline(feature: Feature, family: Family) -> Pipeline:
     if imputer != "passthrough":
         steps.append(("impute", imputer))
     if feature.type is FeatureType.categorical:
-        encoder = OneHotEncoder(
-            categories=[list(feature.levels or [])], handle_unknown="ignore", dtype=float
-        )
+        levels = list(feature.levels or [])
+        if feature.missing is MissingRule.native:
+            levels.append(BLANK_LEVEL)
+        encoder = OneHotEncoder(categories=[levels], handle_unknown="ignore", dtype=float)
         steps.append(("onehot", encoder))
     elif family == "linear":
         steps.append(("scale", StandardScaler()))
@@ -147,3 +151,32 @@ def prepare_frame(frame: pd.DataFrame, spec: Spec) -> pd.DataFrame:
         else:
             out[feature.name] = column
     return pd.DataFrame(out, index=frame.index)
+
+
+def columns_from_frame(frame: pd.DataFrame, spec: Spec) -> dict[str, np.ndarray]:
+    """The same values as `prepare_frame`, as one numpy array per feature (fast path input)."""
+    prepared = prepare_frame(frame, spec)
+    return {
+        f.name: prepared[f.name].to_numpy(dtype=float if _is_number(f) else object)
+        for f in spec.features
+    }
+
+
+def columns_from_records(records: list[dict], spec: Spec) -> dict[str, np.ndarray]:
+    """JSON records straight to arrays, without building a DataFrame."""
+    out = {}
+    for feature in spec.features:
+        values = [r.get(feature.name) for r in records]
+        if _is_number(feature):
+            out[feature.name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        elif feature.type is FeatureType.categorical:
+            out[feature.name] = np.array(
+                [None if v is None else _level_text(v) for v in values], dtype=object
+            )
+        else:
+            out[feature.name] = np.array(values, dtype=object)
+    return out
+
+
+def _is_number(feature: Feature) -> bool:
+    return feature.type in (FeatureType.numeric, FeatureType.binary)

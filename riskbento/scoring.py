@@ -6,6 +6,7 @@ batch outputs, so every path gives the same numbers for the same record.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -14,10 +15,13 @@ import numpy as np
 import pandas as pd
 
 from features.customers import customer_features
-from features.tabular import prepare_frame
+from features.fastpath import Columns, FastPath, NoFastForm
+from features.tabular import columns_from_frame, columns_from_records
 from riskbento.constants import TIER_NAMES
 from riskbento.spec import FeatureType, MissingRule, Spec
 from training import store
+
+logger = logging.getLogger(__name__)
 
 REASONS_SHOWN = 3
 MIN_EFFECT = 0.001  # smaller probability moves are not worth a reason
@@ -44,12 +48,6 @@ def model_card(model: bentoml.Model) -> dict[str, Any]:
     return {"tag": str(model.tag), "created_at": model.info.creation_time.isoformat(), **meta}
 
 
-def tier_of(probability: float, medium: float, high: float) -> str:
-    if probability >= high:
-        return TIER_NAMES[2]
-    return TIER_NAMES[1] if probability >= medium else TIER_NAMES[0]
-
-
 def _shown(value: Any) -> Any:
     """JSON-friendly: NaN/None -> None, numpy scalars -> Python."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -57,6 +55,20 @@ def _shown(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _fast_path(pipeline: Any) -> tuple[FastPath | None, str | None]:
+    """The numpy path where every step has one; else the pipeline, and why."""
+    if pipeline is None:
+        return None, "no pipeline loaded"
+    inner = pipeline.steps[-1][1].estimator_
+    if hasattr(inner, "n_jobs"):
+        inner.n_jobs = 1  # one request, one core: a thread pool per call costs more than it saves
+    try:
+        return FastPath.derive(pipeline), None
+    except NoFastForm as err:
+        logger.warning("fast scoring path unavailable, using the full pipeline: %s", err)
+        return None, str(err)
 
 
 def _words(value: Any) -> str:
@@ -86,6 +98,7 @@ class Scorer:
             name: ref.get("mode") if ref["type"] == "categorical" else ref.get("median")
             for name, ref in reference.items()
         }
+        self.fast, self.fast_unavailable = _fast_path(pipeline)
         self.train_range = {
             f["name"]: (f["train_min"], f["train_max"])
             for f in metadata["features"]
@@ -108,58 +121,75 @@ class Scorer:
 
     # ------------------------------------------------------------ core
 
-    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(prepare_frame(frame, self.spec))[:, 1]
+    def probabilities(self, columns: Columns) -> np.ndarray:
+        if self.fast is not None:
+            return self.fast.probabilities(columns)
+        frame = pd.DataFrame({n: columns[n] for n in self.spec.feature_names})
+        return self.pipeline.predict_proba(frame)[:, 1]
 
-    def score_frame(self, frame: pd.DataFrame, explain: bool = True) -> list[dict[str, Any]]:
-        """One answer per row of `frame` (id column + feature columns), in order."""
-        p = self.probabilities(frame)
-        reasons = self.reasons(frame, p) if explain else [[] for _ in range(len(frame))]
-        warnings = self.warnings(frame)
-        ids = frame[self.id_column].astype(str).tolist()
+    def score_columns(
+        self, ids: list[str], columns: Columns, explain: bool = True
+    ) -> list[dict[str, Any]]:
+        """One answer per customer, in order: the single scoring function every path uses."""
+        p = self.probabilities(columns)
+        n = len(ids)
+        reasons = self.reasons(columns, p) if explain else [[] for _ in range(n)]
+        warnings = self.warnings(columns, n)
+        tiers = np.where(
+            p >= self.tiers.high,
+            TIER_NAMES[2],
+            np.where(p >= self.tiers.medium, TIER_NAMES[1], TIER_NAMES[0]),
+        )
         return [
             {
                 self.id_column: ids[i],
                 "probability": float(p[i]),
                 "prediction": int(p[i] >= self.threshold),
-                "risk_tier": tier_of(p[i], self.tiers.medium, self.tiers.high),
+                "risk_tier": str(tiers[i]),
                 "reasons": reasons[i],
                 "model": self.tag,
                 "warnings": warnings[i],
             }
-            for i in range(len(frame))
+            for i in range(n)
         ]
 
     def score_records(self, records: list[dict[str, Any]], explain: bool = True) -> list[dict]:
-        columns = [self.id_column, *self.spec.feature_names]
-        return self.score_frame(pd.DataFrame.from_records(records, columns=columns), explain)
+        ids = [str(r[self.id_column]) for r in records]
+        return self.score_columns(ids, columns_from_records(records, self.spec), explain)
+
+    def score_frame(self, frame: pd.DataFrame, explain: bool = True) -> list[dict[str, Any]]:
+        ids = frame[self.id_column].astype(str).tolist()
+        return self.score_columns(ids, columns_from_frame(frame, self.spec), explain)
 
     # ------------------------------------------------------------ explanations
 
-    def reasons(self, frame: pd.DataFrame, p: np.ndarray) -> list[list[dict[str, Any]]]:
+    def reasons(self, columns: Columns, p: np.ndarray) -> list[list[dict[str, Any]]]:
         """Per record, the features that move its probability most against a typical value.
 
         Each feature in turn is set to the typical training value (median or most
         frequent level) and the record re-scored, all in one vectorised call; the
         difference is that feature's effect. It works the same for every model family.
         """
-        names = [n for n in self.spec.feature_names if self.typical.get(n) is not None]
+        n = len(p)
+        names = [k for k in self.spec.feature_names if self.typical.get(k) is not None]
         if not names:
-            return [[] for _ in range(len(frame))]
-        typical = pd.concat([frame.assign(**{n: self.typical[n]}) for n in names])
-        p_typical = self.probabilities(typical).reshape(len(names), len(frame))
-        effects = p[None, :] - p_typical
-        out = []
-        for i in range(len(frame)):
-            order = np.argsort(-np.abs(effects[:, i]))[:REASONS_SHOWN]
-            out.append(
-                [
-                    self._reason(names[k], frame[names[k]].iloc[i], float(effects[k, i]))
-                    for k in order
-                    if abs(effects[k, i]) >= MIN_EFFECT
-                ]
+            return [[] for _ in range(n)]
+        stacked = {
+            f: np.concatenate(
+                [np.full(n, self.typical[f], dtype=col.dtype) if f == k else col for k in names]
             )
-        return out
+            for f, col in columns.items()
+        }
+        effects = p[None, :] - self.probabilities(stacked).reshape(len(names), n)
+        top = np.argsort(-np.abs(effects), axis=0, kind="stable")[:REASONS_SHOWN]
+        return [
+            [
+                self._reason(names[k], columns[names[k]][i], float(effects[k, i]))
+                for k in top[:, i]
+                if abs(effects[k, i]) >= MIN_EFFECT
+            ]
+            for i in range(n)
+        ]
 
     def _reason(self, name: str, value: Any, effect: float) -> dict[str, Any]:
         typical = self.typical[name]
@@ -176,30 +206,31 @@ class Scorer:
             "text": text,
         }
 
-    def warnings(self, frame: pd.DataFrame) -> list[list[str]]:
+    def warnings(self, columns: Columns, n: int) -> list[list[str]]:
         """Values the model may handle poorly: outside the training range, unseen levels,
-        blanks filled with a typical value."""
-        out: list[list[str]] = [[] for _ in range(len(frame))]
+        blanks filled with a typical value. Vectorised: nothing to do for clean records."""
+        out: list[list[str]] = [[] for _ in range(n)]
         for feature in self.spec.features:
-            values = frame[feature.name]
-            blank = values.isna().to_numpy()
+            values = columns[feature.name]
+            blank = pd.isna(values)
             if feature.missing is MissingRule.impute:
                 # Other rules give a blank a declared meaning; this one is a guess.
                 for i in np.flatnonzero(blank):
                     out[i].append(f"{feature.name} is blank: read as the typical training value")
             if feature.name in self.train_range:
                 low, high = self.train_range[feature.name]
-                numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-                for i in np.flatnonzero((numbers < low) | (numbers > high)):
+                with np.errstate(invalid="ignore"):
+                    outside = (values < low) | (values > high)
+                for i in np.flatnonzero(outside):
                     out[i].append(
-                        f"{feature.name} = {numbers[i]:g} is outside the training range "
+                        f"{feature.name} = {values[i]:g} is outside the training range "
                         f"[{low:g}, {high:g}]: the model extrapolates"
                     )
             if feature.type is FeatureType.categorical:
-                unseen = ~values.astype(object).isin(feature.levels or []) & ~blank
-                for i in np.flatnonzero(unseen.to_numpy()):
+                unseen = ~np.isin(values, feature.levels or []) & ~blank
+                for i in np.flatnonzero(unseen):
                     out[i].append(
-                        f"{feature.name} = {values.iloc[i]!r} is not a known level "
+                        f"{feature.name} = {values[i]!r} is not a known level "
                         f"{feature.levels}: scored as none of them"
                     )
         return out

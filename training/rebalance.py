@@ -74,10 +74,17 @@ class RebalancedClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         check_is_fitted(self, "estimator_")
         X = validate_data(self, X, reset=False, ensure_all_finite=False)
-        seen = np.clip(self.estimator_.predict_proba(X)[:, 1], 1e-12, 1 - 1e-12)
-        odds = seen / (1 - seen) * np.exp(self.log_odds_shift_)
-        positive = odds / (1 + odds)
+        positive = self.correct(self.estimator_.predict_proba(X)[:, 1], self.log_odds_shift_)
         return np.column_stack([1 - positive, positive])
+
+    @staticmethod
+    def correct(seen: np.ndarray, log_odds_shift: float) -> np.ndarray:
+        """Map probabilities learned under the rebalanced prior back to the true one."""
+        # float64 whatever the model returns (XGBoost answers in float32), so every
+        # scoring path computes the same numbers.
+        seen = np.clip(np.asarray(seen, dtype=np.float64), 1e-12, 1 - 1e-12)
+        odds = seen / (1 - seen) * np.exp(log_odds_shift)
+        return odds / (1 + odds)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

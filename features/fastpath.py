@@ -1,0 +1,150 @@
+"""A numpy scoring path derived from a fitted pipeline, for single records and small batches.
+
+`FastPath.derive` reads the learned parameters of the fitted steps (imputer
+statistics, scaler means and scales, encoder levels, model weights or trees)
+and replays them with numpy on plain column arrays: no DataFrame, no
+ColumnTransformer dispatch. Nothing is re-implemented by hand per feature: every
+number comes from the fitted object, and the tests hold both paths to 1e-9.
+A step without a fast form raises `NoFastForm`, and the caller keeps the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from xgboost import XGBClassifier
+
+from training.rebalance import RebalancedClassifier
+
+Columns = dict[str, np.ndarray]  # feature name -> float array (numbers) or object array (text)
+Block = Callable[[np.ndarray], np.ndarray]
+
+
+class NoFastForm(ValueError):
+    """A fitted step this module cannot replay; the full pipeline is used instead."""
+
+
+def _is_missing(values: np.ndarray) -> np.ndarray:
+    return np.isnan(values) if values.dtype.kind == "f" else pd.isna(values)
+
+
+def _imputer(step: SimpleImputer) -> Block:
+    fill = step.statistics_
+    kept = step.indicator_.features_ if step.add_indicator else None
+
+    def apply(block: np.ndarray) -> np.ndarray:
+        missing = _is_missing(block)
+        out = np.where(missing, fill[None, :], block)
+        if kept is not None:
+            out = np.hstack([out.astype(float), missing[:, kept].astype(float)])
+        return out
+
+    return apply
+
+
+def _onehot(step: OneHotEncoder) -> Block:
+    if step.handle_unknown != "ignore" or step.drop is not None:
+        raise NoFastForm("OneHotEncoder without handle_unknown='ignore' or with drop")
+    levels = [np.asarray(c, dtype=object) for c in step.categories_]
+
+    def apply(block: np.ndarray) -> np.ndarray:
+        return np.hstack(
+            [(block[:, [j]] == levels[j][None, :]).astype(float) for j in range(block.shape[1])]
+        )
+
+    return apply
+
+
+def _scaler(step: StandardScaler) -> Block:
+    mean = step.mean_ if step.with_mean else 0.0
+    scale = step.scale_ if step.with_std else 1.0
+    return lambda block: (block.astype(float) - mean) / scale
+
+
+def _step(step: Any) -> Block:
+    if step == "passthrough":
+        return lambda block: block
+    if isinstance(step, SimpleImputer):
+        return _imputer(step)
+    if isinstance(step, OneHotEncoder):
+        return _onehot(step)
+    if isinstance(step, StandardScaler):
+        return _scaler(step)
+    raise NoFastForm(f"no fast form for {type(step).__name__}")
+
+
+@dataclass
+class _Group:
+    columns: list[str]
+    steps: list[Block]
+    numeric: bool
+
+
+def _groups(transformer: ColumnTransformer) -> list[_Group]:
+    if transformer.remainder != "drop" and len(transformer._remainder[2]):
+        raise NoFastForm("a ColumnTransformer remainder is used")
+    groups = []
+    for _, fitted, columns in transformer.transformers_:
+        if fitted == "drop":
+            continue
+        steps = [s for _, s in fitted.steps] if isinstance(fitted, Pipeline) else [fitted]
+        numeric = not any(isinstance(s, OneHotEncoder) for s in steps)
+        groups.append(_Group(list(columns), [_step(s) for s in steps], numeric))
+    return groups
+
+
+def _model(model: RebalancedClassifier) -> Callable[[np.ndarray], np.ndarray]:
+    """Probability of the risk event as the fitted model sees it (before prior correction)."""
+    inner = model.estimator_
+    if isinstance(inner, LogisticRegression):
+        weights, bias = inner.coef_[0], inner.intercept_[0]
+        return lambda X: 1.0 / (1.0 + np.exp(-(X @ weights + bias)))
+    if isinstance(inner, XGBClassifier):
+        booster = inner.get_booster()
+        booster.set_param({"nthread": 1})  # one request, one core: no thread pool wake-ups
+        return lambda X: booster.inplace_predict(X).astype(np.float64)
+    return lambda X: inner.predict_proba(X)[:, 1]
+
+
+class FastPath:
+    """Encoder + model replayed with numpy; `probabilities` equals the pipeline's."""
+
+    def __init__(self, groups: list[_Group], model: RebalancedClassifier):
+        self.groups = groups
+        self.model = model
+        self.seen_probability = _model(model)
+
+    @classmethod
+    def derive(cls, pipeline: Pipeline) -> FastPath:
+        transformer, model = pipeline.steps[0][1], pipeline.steps[-1][1]
+        if not isinstance(transformer, ColumnTransformer):
+            raise NoFastForm(f"first step is {type(transformer).__name__}, not a ColumnTransformer")
+        if not isinstance(model, RebalancedClassifier):
+            raise NoFastForm(f"last step is {type(model).__name__}, not a RebalancedClassifier")
+        if len(pipeline.steps) != 2:
+            raise NoFastForm("the pipeline has steps between transformer and model")
+        return cls(_groups(transformer), model)
+
+    def encode(self, columns: Columns) -> np.ndarray:
+        """The model's input matrix, as the fitted ColumnTransformer would produce it."""
+        blocks = []
+        for group in self.groups:
+            dtype = float if group.numeric else object
+            block = np.column_stack([columns[c] for c in group.columns]).astype(dtype)
+            for step in group.steps:
+                block = step(block)
+            blocks.append(np.asarray(block, dtype=float))
+        return np.hstack(blocks)
+
+    def probabilities(self, columns: Columns) -> np.ndarray:
+        seen = self.seen_probability(self.encode(columns))
+        return RebalancedClassifier.correct(seen, self.model.log_odds_shift_)

@@ -1,0 +1,101 @@
+"""The fast path gives the pipeline's probabilities (to 1e-9) for every model family, every
+missing-value rule, unseen levels and range boundaries."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.fastpath import FastPath, NoFastForm
+from features.tabular import columns_from_frame, columns_from_records, prepare_frame
+from riskbento.spec import parse_spec
+from training.candidates import FAMILIES, Candidate, make_pipeline, search_space
+
+SPEC = parse_spec(
+    {
+        "name": "toy",
+        "purpose": "x",
+        "data": {"table": "t.csv"},
+        "id_column": "id",
+        "target": {"column": "y", "positive": 1},
+        "features": [
+            {"name": "income", "type": "numeric", "min": 0, "max": 1e6, "description": "x"},
+            {"name": "span", "type": "numeric", "missing": "native", "description": "x"},
+            {"name": "bill", "type": "numeric", "missing": "constant", "fill_value": 0,
+             "description": "x"},
+            {"name": "flag", "type": "binary", "description": "x"},
+            {"name": "plan", "type": "categorical", "levels": ["a", "b", "c"],
+             "unseen": "accept", "description": "x"},
+            {"name": "channel", "type": "categorical", "levels": ["web", "app"],
+             "missing": "native", "description": "x"},
+        ],
+        "costs": {"missed_event": 1, "false_alarm": 1},
+        "tiers": {"medium": 0.3, "high": 0.6},
+    },
+    "toy",
+    Path("."),
+)  # fmt: skip
+
+
+def toy_frame(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "income": rng.lognormal(10, 0.5, n),
+            "span": np.where(rng.random(n) < 0.3, np.nan, rng.normal(20, 5, n)),
+            "bill": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2, 50, n)),
+            "flag": rng.integers(0, 2, n).astype(float),
+            "plan": rng.choice(["a", "b", "c"], n).astype(object),
+            "channel": np.where(rng.random(n) < 0.2, None, rng.choice(["web", "app"], n)),
+        }
+    )
+    frame.loc[rng.random(n) < 0.05, "income"] = np.nan
+    logit = -1 + 0.8 * frame["flag"] + frame["span"].isna() - 0.5 * (frame["plan"] == "c")
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame, y
+
+
+EDGES = pd.DataFrame(
+    {
+        "income": [np.nan, 0.0, 1e6, 1e12, 5e4],
+        "span": [np.nan, -1e9, 0.0, 1e9, np.nan],
+        "bill": [np.nan, 0.0, np.nan, 1e7, 1.0],
+        "flag": [0.0, 1.0, 0.0, 1.0, 1.0],
+        "plan": ["zzz", None, "a", "c", "b"],  # unseen, blank, known
+        "channel": [None, "web", "fax", None, "app"],
+    }
+)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("imbalance", ["none", "weights", "undersample"])
+def test_fast_path_equals_pipeline(family, imbalance):
+    frame, y = toy_frame()
+    params = search_space(family, seed=0, limit=1)[0].params
+    pipeline = make_pipeline(SPEC, Candidate(family, params, imbalance), seed=0).fit(
+        prepare_frame(frame, SPEC), y
+    )
+    fast = FastPath.derive(pipeline)
+    for probe in (frame, EDGES):
+        expected = pipeline.predict_proba(prepare_frame(probe, SPEC))[:, 1]
+        got = fast.probabilities(columns_from_frame(probe, SPEC))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+def test_records_and_frames_give_the_same_columns():
+    records = EDGES.astype(object).where(EDGES.notna(), None).to_dict(orient="records")
+    from_records = columns_from_records(records, SPEC)
+    from_frame = columns_from_frame(EDGES, SPEC)
+    for name in SPEC.feature_names:
+        left, right = from_records[name], from_frame[name]
+        assert pd.isna(left).tolist() == pd.isna(right).tolist()
+        assert [v for v in left if not pd.isna(v)] == [v for v in right if not pd.isna(v)]
+
+
+def test_a_step_without_fast_form_is_refused_with_its_name():
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    with pytest.raises(NoFastForm, match="FunctionTransformer"):
+        FastPath.derive(Pipeline([("f", FunctionTransformer()), ("m", FunctionTransformer())]))
