@@ -6,6 +6,7 @@ schema stored with the model, which is why this module reads the model's
 metadata when it is imported: BentoML needs the API types at class definition.
 """
 
+import gc
 from typing import Annotated, Any
 
 import bentoml
@@ -71,16 +72,26 @@ async def _docs(_: Any) -> RedirectResponse:
     name="riskbento",
     workers=SETTINGS.workers,
     traffic={"timeout": SETTINGS.request_timeout_s},
+    logging={"access": {"enabled": SETTINGS.access_log}},
+    # The tracing middleware costs ~0.3 ms a request even when nothing is sampled.
+    tracing={"excluded_urls": list(JSON_ROUTES)},
 )
 class RiskService:
     model = bentoml.models.BentoModel(str(MODEL.tag))
 
     def __init__(self) -> None:
         self.scorer = Scorer.from_store(str(self.model.tag))
+        # The loaded model lives as long as the process: keep the garbage collector from
+        # walking it on every gen-2 pass (long p99 tails under load otherwise).
+        gc.collect()
+        gc.freeze()
 
     @bentoml.api(route="/predict", input_spec=Record, output_spec=Prediction)
-    def predict(self, **record: Any) -> Prediction:  # type: ignore[valid-type]
-        """Score one customer: probability of the risk event, decision, tier and reasons."""
+    async def predict(self, **record: Any) -> Prediction:  # type: ignore[valid-type]
+        """Score one customer: probability of the risk event, decision, tier and reasons.
+
+        `async`: scoring one record takes well under a millisecond, less than a hop to
+        the thread pool would add."""
         return Prediction.model_validate(self.scorer.score_records([record])[0])
 
     @bentoml.api(

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     use_case: str = DEFAULT_USE_CASE
     model_tag: str | None = None  # default `<use_case>:latest`
     workers: int = 1
+    access_log: bool = False  # per-request log lines cost ~10 % of server CPU; on for debugging
     request_timeout_s: float = 10.0
     max_batch_records: int = 1_000  # per /predict_batch request body
     batch_max_size: int = 64  # requests merged into one model call by adaptive batching
