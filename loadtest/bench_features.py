@@ -273,6 +273,7 @@ def load_impl(impl: str) -> ModuleType:
     if impl.endswith(".py"):
         spec = importlib.util.spec_from_file_location("bench_impl", impl)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
         spec.loader.exec_module(module)
         return module
     return importlib.import_module(impl)

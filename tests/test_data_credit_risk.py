@@ -10,7 +10,6 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from features.transactions import DEFAULT_CATEGORIES
-from riskbento import datagen
 from riskbento.datagen import credit_risk as gen
 
 USE_CASE = "credit_risk"
@@ -82,15 +81,6 @@ def _customer_table(tx: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def customers(tx, labels) -> pd.DataFrame:
     return _customer_table(tx, labels)
-
-
-@pytest.mark.slow
-def test_generation_is_byte_identical_across_runs(tmp_path):
-    first = datagen.generate(USE_CASE, tmp_path / "a")
-    second = datagen.generate(USE_CASE, tmp_path / "b")
-    assert [p.name for p in first] == [gen.TRANSACTIONS_FILE, gen.LABELS_FILE]
-    for a, b in zip(first, second, strict=True):
-        assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two runs"
 
 
 def test_files_have_exactly_the_briefs_columns(tx, labels):

@@ -9,7 +9,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from riskbento import datagen
 from riskbento.datagen import filing_dropoff as gen
 from riskbento.spec import FeatureType
 
@@ -34,13 +33,6 @@ AUC_RANGE = (0.75, 0.90)
 @pytest.fixture(scope="module")
 def table(generated) -> pd.DataFrame:
     return pd.read_csv(generated(USE_CASE) / gen.FILE_NAME)
-
-
-def test_generation_is_byte_identical(tmp_path):
-    first = datagen.generate(USE_CASE, tmp_path / "a")
-    second = datagen.generate(USE_CASE, tmp_path / "b")
-    assert [p.name for p in first] == [gen.FILE_NAME]
-    assert first[0].read_bytes() == second[0].read_bytes()
 
 
 def test_brief_columns_in_brief_order_after_the_id(table):

@@ -11,7 +11,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from riskbento import datagen
 from riskbento.datagen import offboarding as gen
 from riskbento.spec import FeatureType
 
@@ -80,15 +79,6 @@ def _clean(text: pd.Series) -> pd.Series:
 
 def _matches(text: pd.Series, keywords: list[str]) -> pd.Series:
     return _clean(text).str.contains("|".join(map(re.escape, keywords)))
-
-
-@pytest.mark.slow
-def test_generation_is_byte_identical(tmp_path):
-    first = datagen.generate(USE_CASE, tmp_path / "a")
-    second = datagen.generate(USE_CASE, tmp_path / "b")
-    assert [p.name for p in first] == FILES
-    for a, b in zip(first, second, strict=True):
-        assert a.read_bytes() == b.read_bytes(), a.name
 
 
 def test_promised_columns(frames):

@@ -21,15 +21,7 @@ from riskbento.constants import PROJECT_ROOT
 pytestmark = pytest.mark.slow
 
 STARTUP_TIMEOUT_S = 120
-CONTRACT = {
-    "customer_id": "CUST001",
-    "num_transactions": 15,
-    "total_debit": -1250.50,
-    "total_credit": 3500.00,
-    "avg_amount": 150.03,
-    "has_rent": 1,
-    "has_salary": 1,
-}
+CONTRACT = json.loads((PROJECT_ROOT / "examples" / "credit_risk.json").read_text())
 
 
 def free_port() -> int:

@@ -23,15 +23,7 @@ from training.train import assemble
 
 pytestmark = pytest.mark.slow  # trains quick models first
 
-CONTRACT = {
-    "customer_id": "CUST001",
-    "num_transactions": 15,
-    "total_debit": -1250.50,
-    "total_credit": 3500.00,
-    "avg_amount": 150.03,
-    "has_rent": 1,
-    "has_salary": 1,
-}
+CONTRACT = json.loads((PROJECT_ROOT / "examples" / "credit_risk.json").read_text())
 FILING = {
     "user_id": "U1",
     "age": 35,
