@@ -11,7 +11,7 @@ PORT ?= 3000
 SERVE_USE_CASE = $(or $(USE_CASE),credit_risk)
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install data quality train score score-file serve test lint format clean
+.PHONY: help up install data quality train score score-file serve loadtest test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ score-file: $(STAMP) ## Score your CSV: USE_CASE=x FILE=in.csv OUT=out.csv [TRAN
 
 serve: $(STAMP) ## Serve USE_CASE (default credit_risk) on 127.0.0.1:PORT (default 3000), foreground
 	RISKBENTO_USE_CASE=$(SERVE_USE_CASE) $(VENV)/bin/bentoml serve service:RiskService --host 127.0.0.1 --port $(PORT)
+
+loadtest: $(STAMP) ## Locust: briefs' traffic, 10x, capacity ramp on a local server -> reports/loadtest/ (SMOKE=1: seconds)
+	$(PY) -m loadtest.run --use-case $(SERVE_USE_CASE) $(if $(SMOKE),--smoke)
 
 test: $(STAMP) ## Run every test tier (unit, data, slow)
 	$(PY) -m pytest
