@@ -3,6 +3,12 @@
 `clean_transactions` applies the cleaning rules (each counted), and
 `aggregate` turns the clean rows into the catalogue's features. The same two
 functions run at training time and when raw transactions are scored later.
+
+Built for millions of rows (loadtest/bench_features.py measures it): text is
+cleaned, lowercased and categorised once per distinct value and mapped back by
+integer codes, timestamps parse with the ISO parser first, and per-customer
+sums run on integer customer codes. Per-distinct-value work is exactly the
+per-row rule applied to that value, so the results are the same as row by row.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import infer_dtype, is_string_dtype
 
 from features.catalogue import DEFAULT_CATEGORIES, aggregate_catalogue
 
@@ -37,6 +44,7 @@ OUTLIER_FENCE_K = 3.0  # same rule as the quality report: Tukey far-out fence on
 FUZZY_MIN_LENGTH = (
     5  # keywords this long also match a word prefix or one typo away ("tesc", "netflx")
 )
+DAY_GRID_MAX_CELLS = 256_000_000  # customer x day flags (bytes); beyond, distinct pairs are hashed
 
 _NOT_LETTERS = re.compile(r"[^a-z\s]+")
 _SPACES = re.compile(r"\s+")
@@ -61,14 +69,95 @@ class CleaningCounts:
         return asdict(self)
 
 
-def clean_text(text: pd.Series) -> pd.Series:
-    """Lowercase, drop digits and punctuation, collapse spaces ('TESCO 12' -> 'tesco')."""
+# ---------------------------------------------------------------- once per distinct value
+
+
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integer codes (-1 where missing) and the distinct values, when every value present
+    is a str (then equal codes mean equal text). None for other contents (numbers, mixed
+    objects), which callers handle row by row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        uniques = np.asarray(values.cat.categories, dtype=object)
+    else:
+        codes, uniques = pd.factorize(values)
+        uniques = np.asarray(uniques, dtype=object)
+    if len(uniques) and infer_dtype(uniques, skipna=False) != "string":
+        return None
+    return codes, uniques
+
+
+def _clean_text_rows(text: pd.Series) -> pd.Series:
     lowered = text.fillna("").astype(str).str.lower()
     return (
         lowered.str.replace(_NOT_LETTERS, " ", regex=True)
         .str.replace(_SPACES, " ", regex=True)
         .str.strip()
     )
+
+
+def _cleaned_uniques(uniques: np.ndarray) -> np.ndarray:
+    """clean_text of each distinct value, plus a last entry for a missing value ('')."""
+    with_missing = pd.Series(np.append(uniques, ""), dtype=object)
+    return _clean_text_rows(with_missing).to_numpy(dtype=object)
+
+
+def clean_text(text: pd.Series) -> pd.Series:
+    """Lowercase, drop digits and punctuation, collapse spaces ('TESCO 12' -> 'tesco')."""
+    found = _text_codes(text)
+    if found is None:
+        return _clean_text_rows(text)
+    codes, uniques = found
+    cleaned = _cleaned_uniques(uniques)[codes]  # code -1 (missing) takes the last entry, ''
+    return pd.Series(cleaned, index=text.index, name=text.name, dtype="str")
+
+
+def _lowered_in(values: pd.Series, *wanted: list[str]) -> list[np.ndarray]:
+    """For each list: values.astype('string').str.strip().str.lower().isin(list), missing
+    -> False, as a boolean array."""
+    found = _text_codes(values)
+    if found is None:
+        lowered = values.astype("string").str.strip().str.lower()
+        return [
+            lowered.isin([v.lower() for v in w]).fillna(False).to_numpy(dtype=bool) for w in wanted
+        ]
+    codes, uniques = found
+    lowered = pd.Series(uniques, dtype="string").str.strip().str.lower()
+    return [
+        np.append(lowered.isin([v.lower() for v in w]).to_numpy(dtype=bool), False)[codes]
+        for w in wanted
+    ]
+
+
+def _parse_timestamps(values: pd.Series) -> pd.Series:
+    """pd.to_datetime(values, errors='coerce', format='mixed'), faster on ISO text.
+
+    'mixed' tries pandas' ISO-8601 parser on each string before anything else; here that
+    parser runs on the whole column first and only its failures go through 'mixed'. When
+    the two parts disagree on resolution or time zone, the whole column is parsed 'mixed'.
+    """
+
+    def mixed(v: pd.Series) -> pd.Series:
+        return pd.to_datetime(v, errors="coerce", format="mixed")
+
+    if values.empty or not is_string_dtype(values):
+        return mixed(values)
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    except (ValueError, TypeError):  # e.g. mixed time zones: let 'mixed' decide or raise
+        return mixed(values)
+    failed = (parsed.isna() & values.notna()).to_numpy()
+    if failed.any():
+        retry = mixed(values[failed])
+        if retry.notna().any():
+            if retry.dtype != parsed.dtype:
+                return mixed(values)
+            parsed = parsed.copy()
+            parsed.iloc[np.flatnonzero(failed)] = retry.to_numpy()
+    return parsed
+
+
+# ---------------------------------------------------------------- categories
 
 
 def _one_edit_apart(a: str, b: str) -> bool:
@@ -96,20 +185,39 @@ def _categories_of(cleaned: str, categories: tuple[tuple[str, tuple[str, ...]], 
     )
 
 
+def _category_table(
+    cleaned: pd.Series, categories: dict[str, list[str]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the cleaned descriptions and a (distinct descriptions + 1) x categories
+    boolean table; the last row (all False) is for a missing description (code -1)."""
+    frozen = tuple((name, tuple(words)) for name, words in categories.items())
+    found = _text_codes(cleaned)
+    if found is None:
+        codes, uniques = pd.factorize(cleaned)
+        uniques = np.asarray(uniques, dtype=object)
+    else:
+        codes, uniques = found
+    table = np.zeros((len(uniques) + 1, len(frozen)), dtype=bool)
+    for i, text in enumerate(uniques):
+        hits = _categories_of(text, frozen)
+        for j, (name, _) in enumerate(frozen):
+            table[i, j] = name in hits
+    return codes, table
+
+
 def categorise(cleaned: pd.Series, categories: dict[str, list[str]]) -> pd.DataFrame:
     """One boolean column per category: does the cleaned description mention it?
 
     A keyword matches as a whole word; keywords of 5+ letters also match as a word
     prefix ('netflixcom') or one typo away ('tesc', 'netflx').
     """
-    frozen = tuple((name, tuple(words)) for name, words in categories.items())
-    uniques = pd.Series(cleaned.unique())
-    found = uniques.map(lambda text: _categories_of(text, frozen))
-    table = pd.DataFrame(
-        {name: found.map(lambda s, n=name: n in s).to_numpy() for name in categories},
-        index=uniques.to_numpy(),
+    codes, table = _category_table(cleaned, categories)
+    return pd.DataFrame(
+        {name: table[codes, j] for j, name in enumerate(categories)}, index=cleaned.index
     )
-    return table.reindex(cleaned.to_numpy()).set_axis(cleaned.index)
+
+
+# ---------------------------------------------------------------- cleaning
 
 
 def amount_cap(amounts: pd.Series, k: float = OUTLIER_FENCE_K) -> float:
@@ -122,32 +230,51 @@ def amount_cap(amounts: pd.Series, k: float = OUTLIER_FENCE_K) -> float:
     return float(10 ** (q3 + k * (q3 - q1)))
 
 
+def _drop_repeats(raw: pd.DataFrame, id_column: str | None) -> tuple[np.ndarray, int, int]:
+    """Positions of the rows kept after dropping exact repeats, then reused ids (the first
+    row seen is the original); and how many rows each rule dropped.
+
+    An exact repeat has the same id as the row it repeats, so with an id column only the
+    rows whose id occurs more than once (or is missing) are compared column by column.
+    """
+    if id_column is None:
+        repeat = raw.duplicated().to_numpy()
+        return np.flatnonzero(~repeat), int(repeat.sum()), 0
+    ids = raw[id_column]
+    missing = ids.isna().to_numpy()
+    shared = np.flatnonzero(ids.duplicated(keep=False).to_numpy() | missing)
+    repeat = raw.iloc[shared].duplicated().to_numpy()
+    left = shared[~repeat]
+    reused = ids.iloc[left].duplicated().to_numpy() & ~missing[left]
+    drop = np.zeros(len(raw), dtype=bool)
+    drop[shared[repeat]] = True
+    drop[left[reused]] = True
+    return np.flatnonzero(~drop), int(repeat.sum()), int(reused.sum())
+
+
 def clean_transactions(
     raw: pd.DataFrame, roles: Transactions, cap: float | None
 ) -> tuple[pd.DataFrame, CleaningCounts]:
     """Apply the cleaning rules; return a frame with standard columns and the counts.
 
-    Output columns: customer_id, amount (signed: debit < 0), description (cleaned),
-    timestamp (datetime or NaT), declined (bool).
+    Output columns: customer_id (categorical text), amount (signed: debit < 0),
+    description (cleaned, categorical), timestamp (datetime or NaT), declined (bool).
     """
     cols = roles.columns
     counts = CleaningCounts(rows_in=len(raw))
-    frame = raw.drop_duplicates()
-    counts.exact_duplicates_dropped = len(raw) - len(frame)
-    if cols.transaction_id:
-        # A reused id with different content: keep the first row seen, it is the original.
-        keep = ~frame[cols.transaction_id].duplicated() | frame[cols.transaction_id].isna()
-        counts.repeated_ids_dropped = int((~keep).sum())
-        frame = frame[keep]
+    # `rows`: positions in `raw` still kept; each rule narrows it.
+    rows, counts.exact_duplicates_dropped, counts.repeated_ids_dropped = _drop_repeats(
+        raw, cols.transaction_id
+    )
 
-    amount = pd.to_numeric(frame[cols.amount], errors="coerce")
-    counts.null_amounts_dropped = int(amount.isna().sum())
-    frame, amount = frame[amount.notna()], amount[amount.notna()]
+    amount = pd.to_numeric(raw[cols.amount].iloc[rows], errors="coerce")
+    present = amount.notna()
+    counts.null_amounts_dropped = int((~present).sum())
+    rows, amount = rows[present.to_numpy()], amount[present]
 
     if cols.type:
-        kind = frame[cols.type].astype("string").str.strip().str.lower()
-        debit = kind.isin([v.lower() for v in roles.debit_values]).to_numpy()
-        credit = kind.isin([v.lower() for v in roles.credit_values]).to_numpy()
+        debit, credit = _lowered_in(raw[cols.type], roles.debit_values, roles.credit_values)
+        debit, credit = debit[rows], credit[rows]
         # `type` wins over the sign: a file either signs amounts or gives a direction.
         signed = np.where(debit, -amount.abs(), np.where(credit, amount.abs(), amount))
         counts.sign_fixed_from_type = int((np.sign(signed) != np.sign(amount)).sum())
@@ -159,37 +286,91 @@ def clean_transactions(
         # any corrected value would be a guess, so the row is dropped and counted.
         keep = amount.abs() <= cap
         counts.amounts_over_cap_dropped = int((~keep).sum())
-        frame, amount = frame[keep], amount[keep]
+        rows, amount = rows[keep.to_numpy()], amount[keep]
 
     if cols.description:
-        counts.null_descriptions = int(frame[cols.description].isna().sum())
-        description = clean_text(frame[cols.description])
+        found = _text_codes(raw[cols.description])
+        if found is None:
+            text = raw[cols.description].iloc[rows]
+            counts.null_descriptions = int(text.isna().sum())
+            description = pd.Categorical(_clean_text_rows(text))
+        else:
+            codes, uniques = found
+            codes = codes[rows]
+            counts.null_descriptions = int((codes == -1).sum())
+            # Distinct raw texts clean to fewer distinct texts ('TESCO 12', 'TESCO 13').
+            to_clean, cleaned = pd.factorize(_cleaned_uniques(uniques))
+            description = pd.Categorical.from_codes(
+                to_clean[codes], categories=pd.Index(cleaned, dtype="str")
+            )
     else:
-        description = pd.Series("", index=frame.index)
+        description = pd.Categorical.from_codes(
+            np.zeros(len(rows), dtype=np.int8), categories=pd.Index([""], dtype="str")
+        )
 
     if cols.timestamp:
-        timestamp = pd.to_datetime(frame[cols.timestamp], errors="coerce", format="mixed")
-        counts.bad_timestamps = int((timestamp.isna() & frame[cols.timestamp].notna()).sum())
+        stamps = raw[cols.timestamp].iloc[rows]
+        timestamp = _parse_timestamps(stamps)
+        counts.bad_timestamps = int((timestamp.isna() & stamps.notna()).sum())
     else:
-        timestamp = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+        timestamp = pd.Series(pd.NaT, index=range(len(rows)), dtype="datetime64[ns]")
 
     if cols.status:
-        status = frame[cols.status].astype("string").str.strip().str.lower()
-        declined = status.isin([v.lower() for v in roles.declined_values]).fillna(False)
+        declined = _lowered_in(raw[cols.status], roles.declined_values)[0][rows]
     else:
-        declined = pd.Series(False, index=frame.index)
+        declined = np.zeros(len(rows), dtype=bool)
+
+    found = _text_codes(raw[cols.customer_id])
+    if found is None:
+        customer = pd.Categorical(raw[cols.customer_id].iloc[rows].astype("string"))
+    else:
+        codes, uniques = found
+        customer = pd.Categorical.from_codes(codes[rows], categories=pd.Index(uniques, dtype="str"))
 
     clean = pd.DataFrame(
         {
-            "customer_id": frame[cols.customer_id].astype("string").to_numpy(),
+            "customer_id": customer,
             "amount": amount.to_numpy(dtype=float),
-            "description": description.to_numpy(),
+            "description": description,
             "timestamp": timestamp.to_numpy(),
-            "declined": declined.to_numpy(dtype=bool),
+            "declined": np.asarray(declined, dtype=bool),
         }
     )
     counts.rows_out = len(clean)
     return clean, counts
+
+
+# ---------------------------------------------------------------- aggregation
+
+
+def _customer_codes(customer: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes (-1 for a missing id) and the distinct ids, as groupby would see them."""
+    if isinstance(customer.dtype, pd.CategoricalDtype):
+        return customer.cat.codes.to_numpy().astype(np.intp), pd.Index(customer.cat.categories)
+    codes, uniques = pd.factorize(customer)
+    return codes.astype(np.intp, copy=False), pd.Index(uniques)
+
+
+def _active_days(timestamp: pd.Series, codes: np.ndarray, n_customers: int) -> np.ndarray:
+    """Distinct calendar days with a timestamp, per customer code."""
+    if isinstance(timestamp.dtype, np.dtype):  # tz-naive: calendar day straight from the number
+        day = timestamp.to_numpy().astype("datetime64[D]")
+        valid = ~np.isnat(day)
+        day = day.view(np.int64)
+    else:  # time zone aware: wall-clock day, as dt.floor("D") gives it
+        day, _ = pd.factorize(timestamp.dt.floor("D"))
+        valid = day >= 0
+    day, who = day[valid], codes[valid]
+    if len(day) == 0:
+        return np.zeros(n_customers, dtype=np.int64)
+    day = day - day.min()
+    span = int(day.max()) + 1
+    if n_customers * span <= DAY_GRID_MAX_CELLS:
+        seen = np.zeros(n_customers * span, dtype=bool)
+        seen[who * span + day] = True
+        return seen.reshape(n_customers, span).sum(axis=1)
+    pairs = pd.DataFrame({"who": who, "day": day}).drop_duplicates()
+    return np.bincount(pairs["who"].to_numpy(), minlength=n_customers)
 
 
 def aggregate(clean: pd.DataFrame, customer_ids: pd.Series, roles: Transactions) -> pd.DataFrame:
@@ -203,26 +384,47 @@ def aggregate(clean: pd.DataFrame, customer_ids: pd.Series, roles: Transactions)
     if clean.empty:
         return pd.DataFrame(0.0, index=ids, columns=names)
 
+    codes, customers = _customer_codes(clean["customer_id"])
+    known = codes >= 0  # rows without a customer id belong to no one
+    clean = clean[known] if not known.all() else clean
+    codes = codes[known]
+    k = len(customers)
+
     money = clean["amount"].where(~clean["declined"], 0.0)
-    cats = categorise(clean["description"], roles.categories)
-    hour = clean["timestamp"].dt.hour
     work = pd.DataFrame(
-        {
-            "customer_id": clean["customer_id"],
-            "one": 1.0,
-            "amount": money,
-            "debit": money.clip(upper=0),
-            "credit": money.clip(lower=0),
-            "late": (hour < LATE_NIGHT_END_HOUR).astype(float).where(hour.notna()),
-            "has_time": hour.notna().astype(float),
-            "day": clean["timestamp"].dt.floor("D"),
-            "declined": clean["declined"].astype(float),
-        }
+        {"amount": money, "debit": money.clip(upper=0), "credit": money.clip(lower=0)}
     )
-    for name in roles.categories:
-        work[f"n_{name}"] = cats[name].astype(float).to_numpy()
-    grouped = work.groupby("customer_id", sort=False)
-    sums = grouped.sum(numeric_only=True)
+    # Money sums go through pandas' groupby (compensated summation, in row order); the
+    # counts below are exact whatever the order.
+    grouped = work.groupby(codes)
+    money_sums = grouped.sum()
+    lowest_debit = grouped["debit"].min()
+    seen = money_sums.index.to_numpy()
+
+    def count(mask: np.ndarray | None = None) -> np.ndarray:
+        who = codes if mask is None else codes[mask]
+        return np.bincount(who, minlength=k)[seen].astype(float)
+
+    hour = clean["timestamp"].dt.hour
+    has_time = hour.notna().to_numpy()
+    late = (hour < LATE_NIGHT_END_HOUR).to_numpy() & has_time
+    desc_codes, table = _category_table(clean["description"], roles.categories)
+
+    index = customers[seen]
+    sums = pd.DataFrame(
+        {
+            "one": count(),
+            "amount": money_sums["amount"].to_numpy(),
+            "debit": money_sums["debit"].to_numpy(),
+            "credit": money_sums["credit"].to_numpy(),
+            "late": count(late),
+            "has_time": count(has_time),
+            "declined": count(clean["declined"].to_numpy(dtype=bool)),
+        },
+        index=index,
+    )
+    for j, name in enumerate(roles.categories):
+        sums[f"n_{name}"] = count(table[desc_codes, j])
     n = sums["one"]
 
     out = pd.DataFrame(index=sums.index)
@@ -231,8 +433,8 @@ def aggregate(clean: pd.DataFrame, customer_ids: pd.Series, roles: Transactions)
     out["total_credit"] = sums["credit"]
     out["avg_amount"] = sums["amount"] / n
     out["net_flow"] = sums["credit"] + sums["debit"]
-    out["active_days"] = grouped["day"].nunique()
-    out["max_debit"] = -grouped["debit"].min()
+    out["active_days"] = _active_days(clean["timestamp"], codes, k)[seen]
+    out["max_debit"] = -lowest_debit.to_numpy()
     out["debit_to_credit"] = -sums["debit"] / sums["credit"].clip(lower=1.0)
     out["late_night_share"] = (sums["late"] / sums["has_time"]).fillna(0.0)
     if roles.columns.status is not None:
