@@ -11,10 +11,10 @@ PORT ?= 3000
 SERVE_USE_CASE = $(or $(USE_CASE),credit_risk)
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install data quality train score score-file serve loadtest test lint format clean
+.PHONY: help up install data quality train score score-file serve loadtest bench-features test lint format clean
 
 help: ## List every target with one line each
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 up: ## Fresh clone to a serving model: install, data, quality, train USE_CASE if missing, serve
 	$(MAKE) install data quality
@@ -49,6 +49,9 @@ serve: $(STAMP) ## Serve USE_CASE (default credit_risk) on 127.0.0.1:PORT (defau
 
 loadtest: $(STAMP) ## Locust: briefs' traffic, 10x, capacity ramp on a local server -> reports/loadtest/ (SMOKE=1: seconds)
 	$(PY) -m loadtest.run --use-case $(SERVE_USE_CASE) $(if $(SMOKE),--smoke)
+
+bench-features: $(STAMP) ## Transaction features on 1M and 10M rows: time and peak memory -> reports/bench/ (SMOKE=1)
+	$(PY) -m loadtest.bench_features $(if $(SMOKE),--smoke,--sizes 1000000 10000000)
 
 test: $(STAMP) ## Run every test tier (unit, data, slow)
 	$(PY) -m pytest
