@@ -11,7 +11,7 @@ PORT ?= 3000
 SERVE_USE_CASE = $(or $(USE_CASE),credit_risk)
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install data quality train score score-file serve loadtest bench-features test lint format clean
+.PHONY: help up install data quality train score score-file serve loadtest bench bench-features test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ serve: $(STAMP) ## Serve USE_CASE (default credit_risk) on 127.0.0.1:PORT (defau
 
 loadtest: $(STAMP) ## Locust: briefs' traffic, 10x, capacity ramp on a local server -> reports/loadtest/ (SMOKE=1: seconds)
 	$(PY) -m loadtest.run --use-case $(SERVE_USE_CASE) $(if $(SMOKE),--smoke)
+
+bench: $(STAMP) ## Serving benchmark: in process, riskbento vs FastAPI peers, settings sweep -> reports/bench/ (SMOKE=1: ~1 min)
+	$(PY) -m loadtest.bench $(if $(USE_CASE),--use-case $(USE_CASE)) $(if $(SMOKE),--smoke)
 
 bench-features: $(STAMP) ## Transaction features on 1M and 10M rows: time and peak memory -> reports/bench/ (SMOKE=1)
 	$(PY) -m loadtest.bench_features $(if $(SMOKE),--smoke,--sizes 1000000 10000000)

@@ -6,10 +6,12 @@ schema stored with the model, which is why this module reads the model's
 metadata when it is imported: BentoML needs the API types at class definition.
 """
 
+import asyncio
 import gc
 from typing import Annotated, Any
 
 import bentoml
+from bentoml.validators import ContentType
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse
@@ -68,6 +70,44 @@ async def _docs(_: Any) -> RedirectResponse:
     return RedirectResponse(url="/")
 
 
+class Coalescer:
+    """Scores the /predict records that arrive in the same event-loop turn in one call.
+
+    Scoring one record costs ~0.3 ms, nearly all of it fixed per call (numpy on tiny
+    arrays); under concurrency the records parsed in one turn share that cost. Nothing
+    waits: a lone request is scored on the next turn. A failing batch is retried record
+    by record, so one bad record cannot fail the others."""
+
+    def __init__(self, score: Any) -> None:
+        self.score = score
+        self.pending: list[tuple[dict[str, Any], asyncio.Future]] = []
+
+    async def submit(self, record: dict[str, Any]) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.pending.append((record, future))
+        if len(self.pending) == 1:
+            loop.call_soon(self.flush)
+        return await future
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        try:
+            answers = self.score([record for record, _ in batch])
+        except Exception as err:
+            if len(batch) == 1:
+                batch[0][1].set_exception(err)
+                return
+            for record, future in batch:
+                try:
+                    future.set_result(self.score([record])[0])
+                except Exception as one:
+                    future.set_exception(one)
+            return
+        for (_, future), answer in zip(batch, answers, strict=True):
+            future.set_result(answer)
+
+
 @bentoml.service(
     name="riskbento",
     workers=SETTINGS.workers,
@@ -81,6 +121,7 @@ class RiskService:
 
     def __init__(self) -> None:
         self.scorer = Scorer.from_store(str(self.model.tag))
+        self.coalescer = Coalescer(self.scorer.score_records)
         # The loaded model lives as long as the process: keep the garbage collector from
         # walking it on every gen-2 pass (long p99 tails under load otherwise).
         gc.collect()
@@ -90,9 +131,9 @@ class RiskService:
     async def predict(self, **record: Any) -> Prediction:  # type: ignore[valid-type]
         """Score one customer: probability of the risk event, decision, tier and reasons.
 
-        `async`: scoring one record takes well under a millisecond, less than a hop to
-        the thread pool would add."""
-        return Prediction.model_validate(self.scorer.score_records([record])[0])
+        `async`: scoring takes well under a millisecond, less than a hop to the thread
+        pool would add; concurrent requests are scored together (`Coalescer`)."""
+        return Prediction.model_validate(await self.coalescer.submit(record))
 
     @bentoml.api(
         route="/predict_batch",
@@ -100,8 +141,14 @@ class RiskService:
         max_batch_size=SETTINGS.batch_max_size,
         max_latency_ms=SETTINGS.batch_max_latency_ms,
     )
-    def predict_batch(self, records: Records) -> list[Prediction]:  # type: ignore[valid-type]
-        """Score many customers; answers come back in the order sent."""
+    def predict_batch(
+        self,
+        records: Records,  # type: ignore[valid-type]
+    ) -> Annotated[list[Prediction], ContentType("application/json")]:  # type: ignore[valid-type]
+        """Score many customers; answers come back in the order sent.
+
+        The declared content type keeps BentoML from building the answer's JSON schema on
+        every response just to learn its media type (`IORootModel.mime_type`)."""
         answers = self.scorer.score_records([r.model_dump() for r in records])
         return [Prediction.model_validate(a) for a in answers]
 

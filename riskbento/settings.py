@@ -19,12 +19,15 @@ class Settings(BaseSettings):
     # Serving: which model answers, and how the server runs it.
     use_case: str = DEFAULT_USE_CASE
     model_tag: str | None = None  # default `<use_case>:latest`
-    workers: int = 1
+    workers: int = 2  # one per core: `make bench` measured 2,165 vs 1,201 req/s for 1 worker
     access_log: bool = False  # per-request log lines cost ~10 % of server CPU; on for debugging
     request_timeout_s: float = 10.0
     max_batch_records: int = 1_000  # per /predict_batch request body
-    batch_max_size: int = 64  # requests merged into one model call by adaptive batching
-    batch_max_latency_ms: int = 1_000  # adaptive batching sheds requests that would wait longer
+    # Adaptive batching: records merged into one model call (a larger body is cut into
+    # sequential calls: 1,000 served 26,600 rows/s, 64 only 13,200), and the deadline after
+    # which a queued request is shed with a 503 (not a wait window: keep it at the timeout).
+    batch_max_size: int = 1_000
+    batch_max_latency_ms: int = 10_000
 
     @property
     def serving_tag(self) -> str:
