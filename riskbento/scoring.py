@@ -92,7 +92,6 @@ class Scorer:
         self.tiers = self.spec.tiers
         self.amount_cap = metadata.get("amount_cap")
         self.data_sha256 = dict(metadata["data_sha256"])
-        self.transaction_features = list(metadata.get("transaction_features", []))
         reference = metadata[store.REFERENCE_KEY]["features"]
         self.typical = {
             name: ref.get("mode") if ref["type"] == "categorical" else ref.get("median")
@@ -113,11 +112,6 @@ class Scorer:
     @property
     def id_column(self) -> str:
         return self.spec.id_column
-
-    @property
-    def profile_features(self) -> list[str]:
-        """Features sent with a customer record (not built from transactions)."""
-        return [f for f in self.spec.feature_names if f not in self.transaction_features]
 
     # ------------------------------------------------------------ core
 
