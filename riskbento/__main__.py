@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from riskbento.constants import BUILTIN_USE_CASES
+from riskbento.errors import UserError
 from riskbento.settings import get_settings
 from riskbento.spec import load_spec
 
@@ -97,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transactions", type=Path, help="raw transactions CSV for those customers")
     p.set_defaults(func=_cmd_score_file)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (UserError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

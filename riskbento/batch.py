@@ -18,6 +18,7 @@ import pandas as pd
 
 from features.customers import customer_features
 from riskbento.constants import TIER_NAMES
+from riskbento.errors import UserError
 from riskbento.scoring import Scorer
 from riskbento.spec import FeatureType, Spec, load_spec
 from riskbento.tabular import data_fingerprint, read_table, read_transactions
@@ -29,7 +30,7 @@ CHUNK_ROWS = 2_000
 HOLDOUT_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "ece")
 
 
-class DataChanged(RuntimeError):
+class DataChanged(UserError, RuntimeError):
     pass
 
 

@@ -18,6 +18,7 @@ from features.customers import customer_features
 from features.fastpath import Columns, FastPath, NoFastForm
 from features.tabular import columns_from_frame, columns_from_records
 from riskbento.constants import TIER_NAMES
+from riskbento.errors import UserError
 from riskbento.spec import FeatureType, MissingRule, Spec
 from training import store
 
@@ -27,7 +28,7 @@ REASONS_SHOWN = 3
 MIN_EFFECT = 0.001  # smaller probability moves are not worth a reason
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(UserError, LookupError):
     pass
 
 

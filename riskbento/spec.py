@@ -28,12 +28,13 @@ from pydantic import (
 
 from features.catalogue import DEFAULT_CATEGORIES, aggregate_catalogue
 from riskbento.constants import BUILTIN_USE_CASES, SELECTION_METRICS, SPEC_SUFFIXES
+from riskbento.errors import UserError
 from riskbento.settings import get_settings
 
 SLUG = r"^[a-z][a-z0-9_]*$"
 
 
-class SpecError(ValueError):
+class SpecError(UserError, ValueError):
     """A spec that cannot be used; the message lists every problem found."""
 
     def __init__(self, source: str, problems: list[str]):

@@ -192,3 +192,13 @@ def test_builtin_spec_loads_against_its_generated_data(builtin_spec, use_case):
     spec = builtin_spec(use_case)
     assert spec.name == use_case
     assert all(f.description.strip() for f in spec.features)
+
+
+def test_command_line_reports_a_bad_spec_without_a_traceback(tmp_path, capsys):
+    from riskbento.__main__ import main
+
+    spec = write_spec(tmp_path, changed(colour="red"))
+    assert main(["quality", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid spec") and "colour: unknown key" in err
+    assert "Traceback" not in err
