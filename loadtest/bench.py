@@ -36,7 +36,6 @@ import gc
 import json
 import os
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -53,13 +52,13 @@ import psutil
 
 from loadtest import peers
 from loadtest.loadgen import nearest_rank
-from loadtest.run import build_payloads, free_port, http, machine_facts
+from loadtest.process import ServerProcess, bentoml_serve, free_port, http
+from loadtest.run import build_payloads, machine_facts
 from riskbento.constants import PROJECT_ROOT
 
 DEFAULT_USE_CASE = "filing_dropoff"
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
 BIG_BODY = 1_000  # records per /predict_batch body (the service's limit)
-STARTUP_TIMEOUT_S = 180
 REQUEST_TIMEOUT_S = 15.0  # the load generator's; riskbento's own is shorter (settings)
 AGREEMENT = 1e-6  # every server must give the in-process probability to this
 VERSIONS = (
@@ -283,43 +282,18 @@ def in_process(scorer: Any, records: list[dict], plan: Plan) -> dict[str, Any]:
 # ---------------------------------------------------------------- servers
 
 
-class Served:
-    """A server this run started on 127.0.0.1, in its own process group."""
+class Served(ServerProcess):
+    """A server this run started, with its worker processes told apart."""
 
-    def __init__(
-        self, name: str, command: list[str], env: dict[str, str], log_path: Path, cwd: Path
-    ):
-        self.name = name
-        self.log_path = log_path
-        self.port = int(command[command.index("--port") + 1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        with log_path.open("w") as out:
-            self.process = subprocess.Popen(
-                command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-
-    def wait_ready(self, probe: bytes, workers: int) -> float:
+    def wait_ready(self, probe: bytes, workers: int) -> float:  # type: ignore[override]
         """Until /predict answers 200 and every worker process is up; seconds taken."""
-        start = time.monotonic()
-        while time.monotonic() - start < STARTUP_TIMEOUT_S:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.tail()}")
-            try:
-                status, _ = http("POST", f"{self.url}/predict", probe)
-                if status == 200 and len(self.worker_processes()) >= workers:
-                    return time.monotonic() - start
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"{self.name} not ready after {STARTUP_TIMEOUT_S}s:\n{self.tail()}")
-
-    def processes(self) -> list[psutil.Process]:
-        try:
-            root = psutil.Process(self.process.pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
+        return self.wait_until(
+            lambda: (
+                http("POST", f"{self.url}/predict", probe)[0] == 200
+                and len(self.worker_processes()) >= workers
+            ),
+            poll_s=0.3,
+        )
 
     def worker_processes(self) -> list[psutil.Process]:
         """The processes that serve requests (a single-process server serves them itself)."""
@@ -341,19 +315,6 @@ class Served:
                 pass
         return out
 
-    def tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
 
 def _role(proc: psutil.Process, root_pid: int) -> str:
     try:
@@ -373,10 +334,7 @@ def start_riskbento(
     settings: Settings, tag: str, out: Path, label: str, service: str, service_dir: Path
 ) -> Served:
     port = free_port()
-    command = [
-        sys.executable, "-m", "bentoml", "serve", service,
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
+    command = bentoml_serve(port, service)
     pythonpath = os.pathsep.join(dict.fromkeys([str(service_dir), str(PROJECT_ROOT)]))
     env = {
         **os.environ, **settings.env(), "RISKBENTO_MODEL_TAG": tag,

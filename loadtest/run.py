@@ -26,13 +26,9 @@ import math
 import os
 import platform
 import resource
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -40,6 +36,7 @@ from typing import Any
 
 import psutil
 
+from loadtest.process import ServerProcess, bentoml_serve, free_port, http
 from riskbento.constants import DEFAULT_USE_CASE, PROJECT_ROOT
 
 OBJECTIVE_P99_MS = 100.0
@@ -51,7 +48,6 @@ MAX_RATE_PER_USER = 4.0  # req/s per simulated user: 250 ms between requests, > 
 BATCH_SHARE = 0.1
 BATCH_RECORDS = (10, 50)
 PAYLOAD_LIMIT = 1_000
-STARTUP_TIMEOUT_S = 180
 WARMUP_REQUESTS = 20
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 VERSIONS = ("bentoml", "locust", "xgboost", "scikit-learn", "pandas", "numpy", "pydantic")
@@ -119,83 +115,6 @@ def build_payloads(use_case: str, model_spec: Any, limit: int = PAYLOAD_LIMIT) -
 # ---------------------------------------------------------------- server
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def http(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method=method)
-    if body is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-
-
-class Server:
-    """`bentoml serve` on 127.0.0.1 in its own process group."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        command = [
-            sys.executable, "-m", "bentoml", "serve", "service:RiskService",
-            "--host", "127.0.0.1", "--port", str(self.port),
-        ]  # fmt: skip
-        with log_path.open("w") as out:
-            self.process = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-
-    def wait_ready(self) -> float:
-        start = time.monotonic()
-        while time.monotonic() - start < STARTUP_TIMEOUT_S:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited early:\n{self._tail()}")
-            try:
-                if http("GET", f"{self.url}/readyz")[0] == 200:
-                    return time.monotonic() - start
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"not ready after {STARTUP_TIMEOUT_S}s:\n{self._tail()}")
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU of the server and every process under it."""
-        try:
-            root = psutil.Process(self.process.pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return 0.0
-        total = 0.0
-        for proc in procs:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def _tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-
 def warm_up(url: str, records: list[dict]) -> None:
     """A few requests before measuring (first calls pay for lazy imports and caches)."""
     for i in range(WARMUP_REQUESTS):
@@ -228,7 +147,7 @@ def nearest_rank(sorted_ms: list[float], share: float) -> float | None:
 
 
 def run_stage(
-    name: str, rate: float, seconds: int, server: Server, out: Path, payloads: Path
+    name: str, rate: float, seconds: int, server: ServerProcess, out: Path, payloads: Path
 ) -> dict[str, Any]:
     users = max(1, math.ceil(rate / MAX_RATE_PER_USER - 1e-9))
     samples_file = out / f"{name}_samples.json"
@@ -537,7 +456,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
         "stages": [],
     }
-    server = Server(env, out / "server.log", args.port)
+    port = args.port or free_port()
+    server = ServerProcess("bentoml serve", bentoml_serve(port), env, out / "server.log")
     try:
         ready_s = server.wait_ready()
         verdict["server"]["ready_after_s"] = round(ready_s, 1)

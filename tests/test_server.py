@@ -3,83 +3,38 @@ client and with raw HTTP."""
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import bentoml
 import pytest
 
+from loadtest.process import ServerProcess, bentoml_serve, free_port
+from loadtest.process import http as _http
 from riskbento.constants import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
-STARTUP_TIMEOUT_S = 120
+
 CONTRACT = json.loads((PROJECT_ROOT / "examples" / "credit_risk.json").read_text())
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def http(method: str, url: str, body: bytes | None = None, content_type: str = "application/json"):
-    request = urllib.request.Request(url, data=body, method=method)
-    if body is not None:
-        request.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-
-
-def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if http("GET", f"{url}/readyz")[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"not ready after {STARTUP_TIMEOUT_S}s:\n{log.read_text()[-3000:]}")
+    """(status, text) of one request."""
+    status, answer = _http(method, url, body, content_type)
+    return status, answer.decode()
 
 
 @pytest.fixture(scope="module")
 def server(trained_tag, tmp_path_factory) -> Iterator[str]:
     """A real server for credit_risk; yields its base URL and stops it afterwards."""
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "serve.log"
     env = {**os.environ, "RISKBENTO_MODEL_TAG": trained_tag("credit_risk")}
-    command = [
-        sys.executable, "-m", "bentoml", "serve", "service:RiskService",
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    server = ServerProcess("bentoml serve", bentoml_serve(free_port()), env, log)
     try:
-        wait_ready(url, process, log)
-        yield url
+        server.wait_ready()
+        yield server.url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        server.stop()
 
 
 def test_contract_over_raw_http(server, trained_tag):
