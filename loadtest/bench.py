@@ -42,7 +42,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +52,9 @@ import psutil
 from loadtest import peers
 from loadtest.loadgen import nearest_rank
 from loadtest.process import ServerProcess, bentoml_serve, free_port, http
-from loadtest.run import build_payloads, machine_facts
+from loadtest.run import build_payloads
 from riskbento.constants import PROJECT_ROOT
+from riskbento.machine import machine_facts, package_versions
 
 DEFAULT_USE_CASE = "filing_dropoff"
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
@@ -126,16 +126,6 @@ def log(message: str) -> None:
 
 
 # ---------------------------------------------------------------- machine
-
-
-def versions() -> dict[str, str]:
-    found = {"python": sys.version.split()[0]}
-    for package in VERSIONS:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found
 
 
 def busy_seconds() -> tuple[float, float]:
@@ -906,7 +896,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model_tag": tag,
         "smoke": args.smoke,
         "machine": machine,
-        "versions": versions(),
+        "versions": package_versions(VERSIONS),
         "workers": chosen.workers,
         "riskbento_settings": {
             **chosen.__dict__,

@@ -26,8 +26,6 @@ import gc
 import importlib
 import importlib.util
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -39,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskbento.machine import machine_facts, package_versions
 from riskbento.spec import Transactions
 
 SEED = 2024
@@ -371,33 +370,6 @@ def measure(n_rows: int, seed: int = SEED, impl: str = "features.transactions") 
     }
 
 
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    if Path("/proc/meminfo").exists():
-        mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu,
-        "cores": cores,
-        "memory_gib": round(mem_kib / 1024**2, 1),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-    }
-
-
-# ---------------------------------------------------------------- report
-
-
 def _table(results: list[dict[str, Any]]) -> str:
     head = (
         "| rows | customers | end to end (s) | rows/s | clean (s) | categorise (s) "
@@ -416,16 +388,16 @@ def _table(results: list[dict[str, Any]]) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
-    m = report["machine"]
+    m, v = report["machine"], report["versions"]
     lines = [
         "# Feature building benchmark",
         "",
         f"`build_customer_features` ({report['impl']}) on synthetic raw transactions "
         f"(`python -m loadtest.bench_features`, seed {report['seed']}).",
         "",
-        f"Machine: {m['cores']} cores, {m['cpu']}, {m['memory_gib']} GiB; load average "
-        f"at start {m['load_average']} (shared machine: timings vary). "
-        f"Python {m['python']}, numpy {m['numpy']}, pandas {m['pandas']}.",
+        f"Machine: {m['cores']} cores, {m['cpu_model']}, {m['memory_gb']} GiB; load average "
+        f"at start {m['load_average_at_start']} (shared machine: timings vary). "
+        f"Python {v['python']}, numpy {v['numpy']}, pandas {v['pandas']}.",
         "",
         _table(report["results"]),
         "",
@@ -446,7 +418,13 @@ def render(report: dict[str, Any]) -> str:
 
 def run(sizes: list[int], out: Path, seed: int, impl: str) -> dict[str, Any]:
     """Each size in a fresh subprocess; write features.json and features.md under out."""
-    report: dict[str, Any] = {"machine": machine(), "seed": seed, "impl": impl, "results": []}
+    report: dict[str, Any] = {
+        "machine": machine_facts(),
+        "versions": package_versions(("numpy", "pandas")),
+        "seed": seed,
+        "impl": impl,
+        "results": [],
+    }
     for size in sizes:
         cmd = [sys.executable, "-m", "loadtest.bench_features", "--child", str(size)]
         cmd += ["--seed", str(seed), "--impl", impl]

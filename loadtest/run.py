@@ -24,13 +24,11 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ import psutil
 
 from loadtest.process import ServerProcess, bentoml_serve, free_port, http
 from riskbento.constants import DEFAULT_USE_CASE, PROJECT_ROOT
+from riskbento.machine import machine_facts, package_versions
 
 OBJECTIVE_P99_MS = 100.0
 BRIEF_PER_HOUR = 1_000
@@ -247,36 +246,6 @@ def p99_over(sorted_ms: list[float]) -> bool:
 # ---------------------------------------------------------------- verdict
 
 
-def machine_facts() -> dict[str, Any]:
-    cpu_model = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "cpu_model": cpu_model,
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def versions() -> dict[str, str]:
-    found = {}
-    for package in VERSIONS:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found
-
-
 def summarize(stages: list[dict], plan: Plan, headroom: float) -> dict[str, Any]:
     by_name = {s["stage"]: s for s in stages}
     ramp = [s for s in stages if s["stage"].startswith("ramp-")]
@@ -436,7 +405,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "model_tag": str(model.tag),
         "machine": machine_facts(),
-        "versions": versions(),
+        "versions": package_versions(VERSIONS),
         "objective": {"p99_ms": OBJECTIVE_P99_MS, "errors": 0, "held_rate_share": HELD_RATE},
         "traffic": {
             "brief_requests_per_hour": BRIEF_PER_HOUR,

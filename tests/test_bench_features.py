@@ -23,9 +23,9 @@ def test_smoke_mode_writes_the_report(tmp_path):
     assert result["total_s"] > 0 and result["rows_per_s"] > 0
     assert set(result["stages_s"]) == {"clean", "categorise", "aggregate"}
     assert result["counts"]["rows_in"] == SMOKE_ROWS
-    assert report["machine"]["cores"] >= 1 and report["machine"]["pandas"] == pd.__version__
+    assert report["machine"]["cores"] >= 1 and report["versions"]["pandas"] == pd.__version__
     table = (tmp_path / "features.md").read_text()
-    assert f"| {SMOKE_ROWS:,} |" in table and report["machine"]["cpu"] in table
+    assert f"| {SMOKE_ROWS:,} |" in table and report["machine"]["cpu_model"] in table
 
 
 def test_generator_is_deterministic_and_messy():

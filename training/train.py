@@ -12,11 +12,9 @@ The inference hold-out is never used to fit or choose anything.
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from features.customers import customer_features
 from features.tabular import build_transformer, prepare_frame
 from features.transactions import amount_cap
+from riskbento.machine import package_versions
 from riskbento.spec import Spec, load_spec, spec_path
 from riskbento.tabular import data_fingerprint, read_table, read_transactions
 from training import metrics, store
@@ -296,10 +295,6 @@ def feature_importance(
 # ---------------------------------------------------------------- the whole run
 
 
-def package_versions() -> dict[str, str]:
-    return {"python": platform.python_version(), **{p: version(p) for p in PACKAGES}}
-
-
 def schema(spec: Spec, X_train: pd.DataFrame) -> list[dict[str, Any]]:
     """The feature schema served as the API's request model, with observed training ranges."""
     out = []
@@ -412,7 +407,7 @@ def train_use_case(
             "cleaning": data.cleaning,
             "amount_cap": data.cap,
             "transaction_features": data.from_transactions,
-            "packages": package_versions(),
+            "packages": package_versions(PACKAGES),
             "published": spec.published.model_dump() if spec.published else None,
         }
     )
