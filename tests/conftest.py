@@ -83,3 +83,29 @@ def trained_tag(
         return done[use_case]
 
     return _get
+
+
+@pytest.fixture(scope="session")
+def run_smoke() -> Callable[..., str]:
+    """`run_smoke(module, spec_file, tag, out, timeout_s)`: `python -m <module> --smoke`."""
+    return _run_smoke
+
+
+def _run_smoke(module: str, spec_file: Path, tag: str, out: Path, timeout_s: int) -> str:
+    """`python -m <module> --smoke` on a trained model; returns its stdout, fails with its log.
+
+    The servers it starts inherit this session's throwaway BENTOML_HOME from the environment.
+    """
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable, "-m", module, "--use-case", str(spec_file),
+        "--model-tag", tag, "--smoke", "--out", str(out),
+    ]  # fmt: skip
+    finished = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True, text=True,
+        timeout=timeout_s, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    return finished.stdout

@@ -3,13 +3,10 @@ served for real and loaded by `loadtest.loadgen`, the report files. Benchmarks a
 tests: nothing here asserts a latency, a rate or a ratio."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from riskbento.constants import PROJECT_ROOT, USECASES_DIRNAME
+from riskbento.constants import USECASES_DIRNAME
 
 pytestmark = pytest.mark.slow
 
@@ -31,21 +28,11 @@ def _number(value: object) -> bool:
 
 
 @pytest.fixture(scope="module")
-def smoke(trained_tag, tmp_project, tmp_path_factory):
+def smoke(trained_tag, tmp_project, tmp_path_factory, run_smoke):
     tag = trained_tag(USE_CASE)
     spec_file = tmp_project / USECASES_DIRNAME / f"{USE_CASE}.yaml"
     out = tmp_path_factory.mktemp("bench")
-    command = [
-        sys.executable, "-m", "loadtest.bench", "--use-case", str(spec_file),
-        "--model-tag", tag, "--smoke", "--out", str(out),
-    ]  # fmt: skip
-    # The servers inherit this session's throwaway BENTOML_HOME through the environment.
-    finished = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True, text=True,
-        timeout=900, check=False,
-    )  # fmt: skip
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-    return tag, out, finished.stdout
+    return tag, out, run_smoke("loadtest.bench", spec_file, tag, out, timeout_s=900)
 
 
 def test_report_files_name_the_machine_and_versions(smoke):

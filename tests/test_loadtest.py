@@ -2,33 +2,21 @@
 files. Benchmarks are not tests: nothing here asserts a latency or a rate."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from riskbento.constants import PROJECT_ROOT, USECASES_DIRNAME
+from riskbento.constants import USECASES_DIRNAME
 
 pytestmark = pytest.mark.slow
 
 STAGE_NUMBERS = ("target_rps", "achieved_rps", "requests", "p50_ms", "p95_ms", "p99_ms")
 
 
-def test_smoke_run_writes_a_verdict_for_every_stage(trained_tag, tmp_project, tmp_path):
+def test_smoke_run_writes_a_verdict_for_every_stage(trained_tag, tmp_project, tmp_path, run_smoke):
     tag = trained_tag("credit_risk")
     spec_file = tmp_project / USECASES_DIRNAME / "credit_risk.yaml"
     out = tmp_path / "loadtest"
-    command = [
-        sys.executable, "-m", "loadtest.run", "--use-case", str(spec_file),
-        "--model-tag", tag, "--smoke", "--out", str(out),
-    ]  # fmt: skip
-    # The server inherits this session's throwaway BENTOML_HOME through the environment.
-    finished = subprocess.run(
-        command, cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True, text=True,
-        timeout=600, check=False,
-    )  # fmt: skip
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    run_smoke("loadtest.run", spec_file, tag, out, timeout_s=600)
 
     verdict = json.loads((out / "verdict.json").read_text())
     text = (out / "verdict.md").read_text()
