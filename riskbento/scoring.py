@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import bentoml
@@ -19,7 +20,8 @@ from features.fastpath import Columns, FastPath, NoFastForm
 from features.tabular import columns_from_frame, columns_from_records
 from riskbento.constants import TIER_NAMES
 from riskbento.errors import UserError
-from riskbento.spec import FeatureType, MissingRule, Spec
+from riskbento.spec import Feature, FeatureType, MissingRule, Spec
+from riskbento.telemetry import tier_index
 from training import store
 
 logger = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class Scorer:
             for name, ref in reference.items()
         }
         self.fast, self.fast_unavailable = _fast_path(pipeline)
+        self.observer: Any = None  # the service's Telemetry: told about every scored batch
         self.train_range = {
             f["name"]: (f["train_min"], f["train_max"])
             for f in metadata["features"]
@@ -129,18 +132,17 @@ class Scorer:
         p = self.probabilities(columns)
         n = len(ids)
         reasons = self.reasons(columns, p) if explain else [[] for _ in range(n)]
-        warnings = self.warnings(columns, n)
-        tiers = np.where(
-            p >= self.tiers.high,
-            TIER_NAMES[2],
-            np.where(p >= self.tiers.medium, TIER_NAMES[1], TIER_NAMES[0]),
-        )
+        tally: dict[tuple[str, str], int] = {}
+        warnings = self.warnings(columns, n, tally)
+        tiers = tier_index(p, self.tiers.medium, self.tiers.high)
+        if self.observer is not None:
+            self.observer.observe(p, tiers, tally)
         return [
             {
                 self.id_column: ids[i],
                 "probability": float(p[i]),
                 "prediction": int(p[i] >= self.threshold),
-                "risk_tier": str(tiers[i]),
+                "risk_tier": TIER_NAMES[tiers[i]],
                 "reasons": reasons[i],
                 "model": self.tag,
                 "warnings": warnings[i],
@@ -201,34 +203,48 @@ class Scorer:
             "text": text,
         }
 
-    def warnings(self, columns: Columns, n: int) -> list[list[str]]:
+    def warnings(
+        self, columns: Columns, n: int, tally: dict[tuple[str, str], int] | None = None
+    ) -> list[list[str]]:
         """Values the model may handle poorly: outside the training range, unseen levels,
-        blanks filled with a typical value. Vectorised: nothing to do for clean records."""
+        blanks filled with a typical value. Vectorised: nothing to do for clean records.
+        `tally`, when given, receives the count per (field, kind) for the metrics."""
         out: list[list[str]] = [[] for _ in range(n)]
         for feature in self.spec.features:
             values = columns[feature.name]
-            blank = pd.isna(values)
-            if feature.missing is MissingRule.impute:
-                # Other rules give a blank a declared meaning; this one is a guess.
-                for i in np.flatnonzero(blank):
-                    out[i].append(f"{feature.name} is blank: read as the typical training value")
-            if feature.name in self.train_range:
-                low, high = self.train_range[feature.name]
-                with np.errstate(invalid="ignore"):
-                    outside = (values < low) | (values > high)
-                for i in np.flatnonzero(outside):
-                    out[i].append(
-                        f"{feature.name} = {values[i]:g} is outside the training range "
-                        f"[{low:g}, {high:g}]: the model extrapolates"
-                    )
-            if feature.type is FeatureType.categorical:
-                unseen = ~np.isin(values, feature.levels or []) & ~blank
-                for i in np.flatnonzero(unseen):
-                    out[i].append(
-                        f"{feature.name} = {values[i]!r} is not a known level "
-                        f"{feature.levels}: scored as none of them"
-                    )
+            for kind, mask in self._warning_masks(feature, values):
+                hits = np.flatnonzero(mask)
+                if hits.size == 0:
+                    continue
+                if tally is not None:
+                    tally[(feature.name, kind)] = int(hits.size)
+                for i in hits:
+                    out[i].append(self._warning_text(feature, kind, values[i]))
         return out
+
+    def _warning_masks(self, feature: Feature, values: np.ndarray) -> Iterator[tuple[str, Any]]:
+        """(kind, which records) for every check that applies to this feature."""
+        blank = pd.isna(values)
+        if feature.missing is MissingRule.impute:
+            yield "imputed_blank", blank  # other rules give a blank a declared meaning
+        if feature.name in self.train_range:
+            low, high = self.train_range[feature.name]
+            with np.errstate(invalid="ignore"):
+                yield "out_of_range", (values < low) | (values > high)
+        if feature.type is FeatureType.categorical:
+            yield "unseen_level", ~np.isin(values, feature.levels or []) & ~blank
+
+    def _warning_text(self, feature: Feature, kind: str, value: Any) -> str:
+        name = feature.name
+        if kind == "imputed_blank":
+            return f"{name} is blank: read as the typical training value"
+        if kind == "out_of_range":
+            low, high = self.train_range[name]
+            return (
+                f"{name} = {value:g} is outside the training range [{low:g}, {high:g}]: "
+                "the model extrapolates"
+            )
+        return f"{name} = {value!r} is not a known level {feature.levels}: scored as none of them"
 
     # ------------------------------------------------------------ raw transactions
 

@@ -40,10 +40,10 @@ FILING = {
 
 
 def _forget_bentoml_metrics() -> None:
-    """Each app registers BentoML's request metrics once per process; a second app in the
-    same test process must not find them taken (a real server runs one app per process)."""
+    """Each app registers its metrics (BentoML's and ours) once per process; a second app in
+    the same test process must not find them taken (a real server runs one app per process)."""
     for collector, names in list(REGISTRY._collector_to_names.items()):
-        if any(name.startswith("bentoml_") for name in names):
+        if any(name.startswith(("bentoml_", "riskbento_")) for name in names):
             REGISTRY.unregister(collector)
 
 

@@ -1,0 +1,126 @@
+"""The service's own Prometheus metrics, beside BentoML's `bentoml_service_*` ones.
+
+What a risk team watches on a live model: the score distribution, the tier mix, the
+fields that arrive outside what the model learned from, which model answers, and the
+training-time reference to compare the live tier mix and mean score with.
+
+Create `Telemetry` inside the worker (the service's `__init__`), not at import:
+BentoML sets `PROMETHEUS_MULTIPROC_DIR` when a worker starts, after the service
+module is imported, and `prometheus_client` reads it on first import. Label sets are
+made once here, so recording a batch is a few dictionary lookups and counter adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from riskbento.constants import TIER_NAMES
+
+SCORE_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+WARNING_KINDS = ("out_of_range", "unseen_level", "imputed_blank")
+
+# Every metric name this module exports (the dashboard and alert tests read this).
+METRICS = (
+    "riskbento_score",
+    "riskbento_predictions_total",
+    "riskbento_warnings_total",
+    "riskbento_model_info",
+    "riskbento_reference_tier_share",
+    "riskbento_reference_score_mean",
+)
+
+
+def tier_index(p: np.ndarray, medium: float, high: float) -> np.ndarray:
+    """0 low, 1 medium, 2 high (index into TIER_NAMES) for each probability."""
+    return (p >= medium).astype(np.intp) + (p >= high).astype(np.intp)
+
+
+def tier_shares(p: np.ndarray, medium: float, high: float) -> dict[str, float]:
+    counts = np.bincount(tier_index(p, medium, high), minlength=len(TIER_NAMES))
+    return {name: float(c / max(len(p), 1)) for name, c in zip(TIER_NAMES, counts, strict=True)}
+
+
+class Telemetry:
+    """Metrics for one served model; `observe` is called once per scored batch."""
+
+    def __init__(
+        self,
+        use_case: str,
+        model_tag: str,
+        family: str,
+        fields: Iterable[str],
+        reference_scores: np.ndarray,
+        tiers: tuple[float, float],
+    ) -> None:
+        import prometheus_client as prom  # after BentoML set the multiprocess folder
+
+        self.score = prom.Histogram(
+            "riskbento_score",
+            "Probability of the risk event answered, per record",
+            ["use_case"],
+            buckets=SCORE_BUCKETS,
+        ).labels(use_case)
+        predictions = prom.Counter(
+            "riskbento_predictions", "Records scored, by risk tier", ["use_case", "tier"]
+        )
+        self.per_tier = [predictions.labels(use_case, tier) for tier in TIER_NAMES]
+        warnings = prom.Counter(
+            "riskbento_warnings",
+            "Answers carrying a warning, by field and kind",
+            ["use_case", "field", "kind"],
+        )
+        self.per_warning = {
+            (field, kind): warnings.labels(use_case, field, kind)
+            for field in fields
+            for kind in WARNING_KINDS
+        }
+        prom.Gauge(
+            "riskbento_model_info",
+            "The model answering (always 1)",
+            ["use_case", "model_tag", "family"],
+            multiprocess_mode="max",
+        ).labels(use_case, model_tag, family).set(1)
+        share = prom.Gauge(
+            "riskbento_reference_tier_share",
+            "Share of each risk tier on the test split at training",
+            ["use_case", "tier"],
+            multiprocess_mode="max",
+        )
+        for tier, value in tier_shares(reference_scores, *tiers).items():
+            share.labels(use_case, tier).set(value)
+        prom.Gauge(
+            "riskbento_reference_score_mean",
+            "Mean probability on the test split at training",
+            ["use_case"],
+            multiprocess_mode="max",
+        ).labels(use_case).set(float(np.mean(reference_scores)))
+
+    def observe(
+        self, p: np.ndarray, tiers: np.ndarray, warnings: dict[tuple[str, str], int]
+    ) -> None:
+        for value in p.tolist():
+            self.score.observe(value)
+        for index, count in enumerate(np.bincount(tiers, minlength=len(TIER_NAMES)).tolist()):
+            if count:
+                self.per_tier[index].inc(count)
+        for key, count in warnings.items():
+            self.per_warning[key].inc(count)
+
+
+def from_model(model: Any, scorer: Any) -> Telemetry:
+    """Telemetry for a stored model, its reference read from the files stored with it."""
+    from training import store
+
+    test_scores = store.read_csv(model, store.TEST_SCORES_FILE)["probability"].to_numpy(float)
+    meta = model.info.metadata
+    return Telemetry(
+        use_case=scorer.spec.name,
+        model_tag=str(model.tag),
+        family=meta["champion"]["family"],
+        fields=scorer.spec.feature_names,
+        reference_scores=test_scores,
+        tiers=(scorer.tiers.medium, scorer.tiers.high),
+    )
