@@ -7,6 +7,8 @@ live in the model's metadata.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +16,25 @@ import bentoml
 import joblib
 import pandas as pd
 
+from riskbento.errors import UserError
+
+logger = logging.getLogger(__name__)
+
 PIPELINE_FILE = "pipeline.joblib"  # the fitted transformer + model, one object
 SPEC_FILE = "spec.yaml"  # the spec exactly as trained
 SPLITS_FILE = "splits.csv"  # id -> train / test / inference
 TEST_SCORES_FILE = "test_scores.csv"  # id, probability on the test split, as trained
 REFERENCE_KEY = "reference"  # metadata key of the reference distributions
+FILE_SHA256_KEY = "file_sha256"  # metadata key: file name -> sha256 of every file save() wrote
+
+
+class ModelFilesChanged(UserError, RuntimeError):
+    """A stored model's files differ from what training wrote, or it predates the hashes."""
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _metadata_safe(value: Any) -> Any:
@@ -48,10 +64,50 @@ def save(
         (folder / SPEC_FILE).write_text(spec_text, encoding="utf-8")
         splits.to_csv(folder / SPLITS_FILE, index=False)
         test_scores.to_csv(folder / TEST_SCORES_FILE, index=False)
+        # Written into model.yaml when the block closes, after the files are final.
+        ref.info.metadata[FILE_SHA256_KEY] = {
+            name: _sha256(folder / name)
+            for name in (PIPELINE_FILE, SPEC_FILE, SPLITS_FILE, TEST_SCORES_FILE)
+        }
     return ref
 
 
+def verify(model: bentoml.Model) -> None:
+    """Refuse a model whose files are not byte for byte what training wrote.
+
+    The hashes sit in the model's own metadata: this catches a corrupted, replaced or
+    hand-edited file, not someone who also rewrites model.yaml."""
+    retrain = f"`make train USE_CASE={model.tag.name}` (or the path of its spec)"
+    recorded = model.info.metadata.get(FILE_SHA256_KEY) or {}
+    if PIPELINE_FILE not in recorded:
+        logger.error("refusing model %s: no %r in its metadata", model.tag, FILE_SHA256_KEY)
+        raise ModelFilesChanged(
+            f"model {model.tag} has no sha256 recorded for {PIPELINE_FILE} (saved before "
+            f"riskbento recorded file hashes), so its files cannot be checked; retrain it: "
+            f"{retrain}"
+        )
+    folder = Path(model.path)
+    changed = []
+    for name, expected in sorted(recorded.items()):
+        path = folder / name
+        actual = _sha256(path) if path.is_file() else "missing"
+        if actual != expected:
+            logger.error(
+                "refusing model %s: %s changed since training: expected sha256 %s, got %s",
+                model.tag, path, expected, actual,
+            )  # fmt: skip
+            changed.append(f"{name} (expected sha256 {expected}, got {actual})")
+    if changed:
+        raise ModelFilesChanged(
+            f"model {model.tag} refused: {len(changed)} file(s) changed since training in "
+            f"{folder}: {'; '.join(changed)}; restore the files or retrain: {retrain}"
+        )
+
+
 def load_pipeline(model: bentoml.Model) -> Any:
+    """The fitted pipeline, after checking every file of the model against its hash
+    (unpickling a changed file would run whatever it holds)."""
+    verify(model)
     return joblib.load(Path(model.path) / PIPELINE_FILE)
 
 
