@@ -176,6 +176,24 @@ class ActionList(_Strict):
         return self
 
 
+class Drift(_Strict):
+    """When `make drift` calls logged traffic shifted from the training data (PSI per
+    feature and for the score: at or above `psi_warn` reported, at or above `psi_alert`
+    drift), and how many logged rows it needs before judging at all."""
+
+    psi_warn: PositiveFloat = 0.1
+    psi_alert: PositiveFloat = 0.25
+    min_rows: int = Field(default=200, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Drift:
+        if self.psi_warn >= self.psi_alert:
+            raise ValueError(
+                f"psi_warn ({self.psi_warn}) must be below psi_alert ({self.psi_alert})"
+            )
+        return self
+
+
 class TransactionColumns(_Strict):
     """Which column of the transactions file plays which role."""
 
@@ -235,6 +253,7 @@ class Spec(_Strict):
     selection_metric: Literal[SELECTION_METRICS] = "roc_auc"  # type: ignore[valid-type]
     published: Published | None = None
     action_list: ActionList | None = None
+    drift: Drift = Field(default_factory=Drift)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -1,0 +1,753 @@
+"""Drift of logged traffic against the training data, and synthetic traffic to try it on.
+
+`check(use_case, log)` reads the prediction log (`riskbento.predlog`), takes the
+reference distributions stored with the model that answered (training split for the
+features, test split for the score: `training/reference.py`) and computes, per feature
+and for the score:
+
+- PSI over the reference's bins (numeric: its decile edges; categorical: one bin per
+  level, an unknown level its own bin; binary: 0 and 1), with a blank as one more bin
+  and EPSILON in place of an empty bin's share;
+- KS where it makes sense: for the score, the exact two-sample statistic against the
+  test-split scores stored with the model; for numeric features, the largest gap
+  between the two cumulative shares at the reference's decile edges (a lower bound of
+  the exact statistic, which would need the training rows).
+
+The spec's `drift:` thresholds decide (PSI at or above `psi_alert` is drift). It writes
+Markdown + JSON + PNG plots + a Prometheus text file under `reports/<use case>/drift/`
+and, when `RISKBENTO_PUSHGATEWAY_URL` is set, pushes the metrics to that Pushgateway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from riskbento.constants import PROJECT_ROOT
+from riskbento.errors import UserError
+from riskbento.predlog import (
+    MODEL_COLUMN,
+    TIMESTAMP_COLUMN,
+    PredictionLog,
+    logged_name,
+    read_prediction_log,
+)
+from riskbento.settings import get_settings
+from riskbento.spec import Drift, FeatureType, Spec, load_spec
+
+# Metric names (the drift dashboard and its alert rules read these).
+DRIFT_PSI = "riskbento_drift_psi"  # gauge; labels use_case, feature ("score" for the score)
+DRIFT_DETECTED = "riskbento_drift_detected"  # gauge 0/1; label use_case
+DRIFT_LAST_RUN = "riskbento_drift_last_run_timestamp_seconds"  # gauge; label use_case
+DRIFT_METRICS = (DRIFT_PSI, DRIFT_DETECTED, DRIFT_LAST_RUN)
+PUSH_JOB = "riskbento_drift"
+
+SCORE = "score"  # the `feature` label of the score's PSI
+SCORE_COLUMN = "probability"  # the score as logged
+EPSILON = 1e-4  # share given to an empty bin, so PSI stays finite
+MISSING_BIN = "(blank)"
+
+EXIT_OK, EXIT_DRIFT, EXIT_USER_ERROR, EXIT_TOO_FEW_ROWS = 0, 1, 2, 3
+
+REPORT_DIRNAME = "drift"
+REPORT_STEM = "drift"
+PROM_FILE = "drift.prom"
+PSI_PLOT = "drift_psi.png"
+DISTRIBUTION_PLOT = "drift_distributions.png"
+PLOTTED = 12  # distribution panels: the score and the columns with the largest PSI
+
+OK, WARN, ALERT = "ok", "warn", "alert"
+
+
+class TooFewRows(UserError):
+    """Fewer logged rows than the spec's `drift.min_rows`: not enough traffic to judge."""
+
+
+class LogMismatch(UserError, ValueError):
+    """A prediction log that does not belong to this use case or model."""
+
+
+# ---------------------------------------------------------------- the statistics
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = EPSILON) -> float:
+    """Population stability index of two share vectors over the same bins:
+    sum((actual - expected) * ln(actual / expected)); an empty bin counts as `epsilon`."""
+    expected = np.maximum(np.asarray(expected, dtype=float), epsilon)
+    actual = np.maximum(np.asarray(actual, dtype=float), epsilon)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    total = counts.sum()
+    return counts / total if total else np.zeros(len(counts))
+
+
+def _with_missing(present: np.ndarray, missing: float) -> np.ndarray:
+    """Shares among present values -> shares among all rows, blank as the last bin."""
+    return np.append(present * (1.0 - missing), missing)
+
+
+@dataclass
+class Binned:
+    """One column's reference and observed shares over the same bins (blank last)."""
+
+    labels: list[str]
+    expected: np.ndarray
+    actual: np.ndarray
+    ks: float | None = None
+    ks_kind: str | None = None
+
+
+def _edge_labels(edges: list[float]) -> list[str]:
+    if not edges:
+        return ["all values"]
+    labels = [f"≤ {edges[0]:.4g}"]
+    labels += [f"({a:.4g}, {b:.4g}]" for a, b in itertools.pairwise(edges)]
+    return [*labels, f"> {edges[-1]:.4g}"]
+
+
+def bin_numeric(reference: dict[str, Any], values: pd.Series) -> Binned:
+    """Numeric values over the reference's bins (-inf, e1], (e1, e2], ..., (ek, inf)."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    present = numbers[~np.isnan(numbers)]
+    edges = [float(e) for e in reference.get("edges", [])]
+    ref_present = np.asarray(reference.get("shares", []), dtype=float)
+    counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
+    observed = _shares(counts) if ref_present.size else np.zeros(0)
+    missing = float(np.isnan(numbers).mean()) if numbers.size else 0.0
+    ks = None
+    if ref_present.size > 1 and present.size:
+        gaps = np.cumsum(ref_present)[:-1] - np.cumsum(observed)[:-1]
+        ks = float(np.max(np.abs(gaps)))
+    labels = _edge_labels(edges) if ref_present.size else []
+    return Binned(
+        labels=[*labels, MISSING_BIN],
+        expected=_with_missing(ref_present, float(reference.get("missing", 0.0))),
+        actual=_with_missing(observed, missing),
+        ks=ks,
+        ks_kind=None if ks is None else "decile edges",
+    )
+
+
+def bin_binary(reference: dict[str, Any], values: pd.Series) -> Binned:
+    """0/1 values: the reference's quantile bins cannot split them, its mean can."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    present = numbers[~np.isnan(numbers)]
+    ones = float(reference.get("mean", 0.0))
+    observed_ones = float((present >= 0.5).mean()) if present.size else 0.0
+    missing = float(np.isnan(numbers).mean()) if numbers.size else 0.0
+    observed = np.array([1 - observed_ones, observed_ones]) if present.size else np.zeros(2)
+    return Binned(
+        labels=["0", "1", MISSING_BIN],
+        expected=_with_missing(np.array([1 - ones, ones]), float(reference.get("missing", 0.0))),
+        actual=_with_missing(observed, missing),
+    )
+
+
+def bin_categorical(
+    reference: dict[str, Any], values: pd.Series, levels: list[str] | None = None
+) -> Binned:
+    """One bin per known level (the reference's and the spec's), one per unknown level seen."""
+    ref_shares: dict[str, float] = dict(reference.get("shares", {}))
+    blank = values.isna().to_numpy()
+    seen = values[~blank].astype(str).value_counts()
+    known = sorted(set(ref_shares) | set(levels or []))
+    labels = known + sorted(set(seen.index) - set(known))
+    counts = np.array([seen.get(level, 0) for level in labels], dtype=float)
+    missing = float(blank.mean()) if blank.size else 0.0
+    return Binned(
+        labels=[*labels, MISSING_BIN],
+        expected=_with_missing(
+            np.array([ref_shares.get(level, 0.0) for level in labels]),
+            float(reference.get("missing", 0.0)),
+        ),
+        actual=_with_missing(_shares(counts), missing),
+    )
+
+
+def ks_two_sample(reference: np.ndarray, observed: np.ndarray) -> float:
+    """The largest gap between two empirical distribution functions."""
+    from scipy.stats import ks_2samp
+
+    return float(ks_2samp(reference, observed).statistic)
+
+
+# ---------------------------------------------------------------- one run
+
+
+@dataclass
+class ColumnDrift:
+    name: str
+    kind: str  # numeric | binary | categorical | score
+    psi: float
+    status: str
+    binned: Binned
+    mean_reference: float | None = None
+    mean_observed: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.name,
+            "type": self.kind,
+            "psi": self.psi,
+            "status": self.status,
+            "ks": self.binned.ks,
+            "ks_kind": self.binned.ks_kind,
+            "missing_reference": float(self.binned.expected[-1]),
+            "missing_observed": float(self.binned.actual[-1]),
+            "mean_reference": self.mean_reference,
+            "mean_observed": self.mean_observed,
+            "bins": [
+                {"bin": label, "reference": float(e), "observed": float(a)}
+                for label, e, a in zip(
+                    self.binned.labels, self.binned.expected, self.binned.actual, strict=True
+                )
+            ],
+        }
+
+
+@dataclass
+class DriftRun:
+    use_case: str
+    model_tag: str
+    log_path: Path
+    files: list[str]
+    log_sha256: str
+    rows: int
+    other_rows: dict[str, int]
+    skipped_lines: int
+    window: tuple[str | None, str | None]
+    thresholds: Drift
+    columns: list[ColumnDrift]
+    written_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def drifted(self) -> list[ColumnDrift]:
+        return [c for c in self.columns if c.status == ALERT]
+
+    @property
+    def warned(self) -> list[ColumnDrift]:
+        return [c for c in self.columns if c.status == WARN]
+
+    @property
+    def detected(self) -> bool:
+        return bool(self.drifted)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_DRIFT if self.detected else EXIT_OK
+
+
+def _status(value: float, thresholds: Drift) -> str:
+    if value >= thresholds.psi_alert:
+        return ALERT
+    return WARN if value >= thresholds.psi_warn else OK
+
+
+def _mean(values: pd.Series) -> float | None:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return None if numbers.isna().all() else float(numbers.mean())
+
+
+def files_sha256(files: list[str]) -> str:
+    """One sha256 over the log files read, in order: names the exact traffic judged."""
+    digest = hashlib.sha256()
+    for name in files:
+        with open(name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _pick_model_rows(
+    frame: pd.DataFrame, use_case: str, model_tag: str | None
+) -> tuple[pd.DataFrame, str, dict[str, int]]:
+    """Rows answered by one model: the one asked for, or the one that answered last."""
+    if MODEL_COLUMN not in frame.columns:
+        raise LogMismatch(
+            f"the prediction log has no {MODEL_COLUMN!r} column (columns: "
+            f"{', '.join(map(str, frame.columns[:20]))}): expected rows written by PredictionLog"
+        )
+    tags = frame[MODEL_COLUMN].astype(str)
+    counts = tags.value_counts().to_dict()
+    latest = len(frame) - 1  # files are read in name order: workers, then rotations
+    if TIMESTAMP_COLUMN in frame.columns:
+        stamps = pd.to_datetime(frame[TIMESTAMP_COLUMN], errors="coerce", format="ISO8601")
+        if stamps.notna().any():
+            latest = frame.index.get_loc(stamps.idxmax())  # skips unparsable stamps
+    tag = model_tag or str(tags.iloc[latest])
+    if tag not in counts:
+        raise LogMismatch(f"no logged rows answered by {tag!r}; models in the log: {counts}")
+    if tag.split(":")[0] != use_case:
+        raise LogMismatch(
+            f"the log's rows come from model {tag!r}, not from use case {use_case!r}: "
+            "pass the log of this use case (or the use case of this log)"
+        )
+    others = {t: int(n) for t, n in counts.items() if t != tag}
+    return frame[tags == tag].reset_index(drop=True), tag, others
+
+
+def _judged(
+    name: str,
+    kind: str,
+    binned: Binned,
+    thresholds: Drift,
+    means: tuple[float | None, float | None] | None,
+) -> ColumnDrift:
+    value = psi(binned.expected, binned.actual)
+    means = means or (None, None)
+    return ColumnDrift(
+        name=name,
+        kind=kind,
+        psi=value,
+        status=_status(value, thresholds),
+        binned=binned,
+        mean_reference=means[0],
+        mean_observed=means[1],
+    )
+
+
+def compare(
+    rows: pd.DataFrame,
+    model_spec: Spec,
+    reference: dict[str, Any],
+    thresholds: Drift,
+    reference_scores: np.ndarray | None,
+) -> list[ColumnDrift]:
+    """Every model feature and the score, compared with the stored reference."""
+    missing = [f.name for f in model_spec.features if logged_name(f.name) not in rows.columns] + (
+        [SCORE_COLUMN] if SCORE_COLUMN not in rows.columns else []
+    )
+    if missing:
+        raise LogMismatch(
+            f"the prediction log has no column(s) {missing} that model's spec "
+            f"{model_spec.name!r} needs: was it written for another model?"
+        )
+    out: list[ColumnDrift] = []
+    for feature in model_spec.features:
+        values = rows[logged_name(feature.name)]
+        ref = reference["features"][feature.name]
+        if feature.type is FeatureType.categorical:
+            kind, binned, means = "categorical", bin_categorical(ref, values, feature.levels), None
+        elif feature.type is FeatureType.binary:
+            kind, binned = "binary", bin_binary(ref, values)
+        else:  # numeric; text and datetime were stored as numbers too (training/reference.py)
+            kind, binned = "numeric", bin_numeric(ref, values)
+        if kind != "categorical":
+            means = (ref.get("mean"), _mean(values))
+        out.append(_judged(feature.name, kind, binned, thresholds, means))
+    scores = rows[SCORE_COLUMN]
+    binned = bin_numeric(reference["score"], scores)
+    present = pd.to_numeric(scores, errors="coerce").dropna().to_numpy(dtype=float)
+    if reference_scores is not None and reference_scores.size and present.size:
+        binned.ks = ks_two_sample(reference_scores, present)
+        binned.ks_kind = "exact, against the test-split scores"
+    means = (reference["score"].get("mean"), _mean(scores))
+    out.append(_judged(SCORE, SCORE, binned, thresholds, means))
+    return out
+
+
+def _window(rows: pd.DataFrame) -> tuple[str | None, str | None]:
+    if TIMESTAMP_COLUMN not in rows.columns:
+        return None, None
+    stamps = pd.to_datetime(rows[TIMESTAMP_COLUMN], errors="coerce", format="ISO8601").dropna()
+    if stamps.empty:
+        return None, None
+    return stamps.min().isoformat(), stamps.max().isoformat()
+
+
+def _reference_scores(model: Any) -> np.ndarray | None:
+    from training import store
+
+    path = Path(model.path) / store.TEST_SCORES_FILE
+    if not path.exists():
+        return None
+    table = pd.read_csv(path)
+    if SCORE_COLUMN not in table.columns:
+        return None
+    return pd.to_numeric(table[SCORE_COLUMN], errors="coerce").dropna().to_numpy(dtype=float)
+
+
+def check(use_case: str | Path, log_path: Path | str, model_tag: str | None = None) -> DriftRun:
+    """Judge one use case's logged traffic; raises TooFewRows below `drift.min_rows`."""
+    from riskbento.scoring import find_model
+    from training import store
+
+    spec = load_spec(use_case, check_data=False)  # thresholds: the spec as it is now
+    log_path = Path(log_path)
+    frame = read_prediction_log(log_path, spec.name)
+    rows, tag, others = _pick_model_rows(frame, spec.name, model_tag)
+    thresholds = spec.drift
+    if len(rows) < thresholds.min_rows:
+        raise TooFewRows(
+            f"{spec.name}: {len(rows)} logged row(s) answered by {tag} in {log_path}, fewer "
+            f"than drift.min_rows = {thresholds.min_rows}: not enough traffic to judge drift"
+        )
+    model = find_model(tag)
+    metadata = model.info.metadata
+    model_spec = Spec.model_validate(metadata["spec"])  # features: as the model was trained
+    columns = compare(
+        rows, model_spec, metadata[store.REFERENCE_KEY], thresholds, _reference_scores(model)
+    )
+    files = list(frame.attrs["files"])
+    return DriftRun(
+        use_case=spec.name,
+        model_tag=tag,
+        log_path=log_path,
+        files=files,
+        log_sha256=files_sha256(files),
+        rows=len(rows),
+        other_rows=others,
+        skipped_lines=int(frame.attrs["skipped_lines"]),
+        window=_window(rows),
+        thresholds=thresholds,
+        columns=columns,
+    )
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else (format(value, spec))
+    )
+
+
+def as_json(run: DriftRun, written: dict[str, str]) -> dict[str, Any]:
+    t = run.thresholds
+    return {
+        "use_case": run.use_case,
+        "model_tag": run.model_tag,
+        "log": {
+            "path": str(run.log_path),
+            "files": run.files,
+            "sha256": run.log_sha256,
+            "skipped_lines": run.skipped_lines,
+            "rows_from_other_models": run.other_rows,
+        },
+        "rows": run.rows,
+        "window": {"first": run.window[0], "last": run.window[1]},
+        "thresholds": {"psi_warn": t.psi_warn, "psi_alert": t.psi_alert, "min_rows": t.min_rows},
+        "epsilon": EPSILON,
+        "drift_detected": run.detected,
+        "drifted": [c.name for c in run.drifted],
+        "warned": [c.name for c in run.warned],
+        "columns": [c.as_dict() for c in run.columns],
+        "written_at": run.written_at.isoformat(timespec="seconds"),
+        "files_written": written,
+    }
+
+
+def verdict(run: DriftRun) -> str:
+    """One line: what was found, for the console and the report."""
+    t = run.thresholds
+    if run.detected:
+        shown = ", ".join(f"{c.name} (PSI {c.psi:.3f})" for c in _by_psi(run.drifted))
+        return f"drift detected in {len(run.drifted)} column(s), PSI ≥ {t.psi_alert:g}: {shown}"
+    top = _by_psi(run.columns)[0]
+    text = f"no drift: every PSI below {t.psi_alert:g} (largest {top.name}, {top.psi:.3f})"
+    if run.warned:
+        text += f"; at or above the {t.psi_warn:g} warning level: " + ", ".join(
+            f"{c.name} ({c.psi:.3f})" for c in _by_psi(run.warned)
+        )
+    return text
+
+
+def _by_psi(columns: list[ColumnDrift]) -> list[ColumnDrift]:
+    return sorted(columns, key=lambda c: -c.psi)
+
+
+def markdown(run: DriftRun, written: dict[str, str]) -> str:
+    t = run.thresholds
+    first, last = run.window
+    window = f"from {first} to {last} (server local time)" if first else "with no timestamps"
+    headline = verdict(run)
+    lines = [
+        f"# {run.use_case}: logged traffic against the training data",
+        "",
+        f"Model `{run.model_tag}`; log `{run.log_path}` ({len(run.files)} file(s), sha256 "
+        f"`{run.log_sha256[:16]}`); {run.rows:,} rows {window}; "
+        f"written {run.written_at.isoformat(timespec='seconds')}.",
+        "",
+        f"**{headline[:1].upper()}{headline[1:]}.**",
+        "",
+        f"Thresholds (spec `drift:`): PSI warning {t.psi_warn:g}, drift {t.psi_alert:g}, at "
+        f"least {t.min_rows} rows. PSI is taken over the reference's bins (numeric: decile "
+        "edges of the training split; categorical: one bin per level, an unknown level its own "
+        f"bin; binary: 0 and 1; the score: deciles of the test split), a blank is its own bin, "
+        f"an empty bin counts as {EPSILON:g}. KS: {_ks_note(run)}.",
+    ]
+    if run.other_rows:
+        lines += ["", f"Rows answered by other models were left out: {run.other_rows}."]
+    if run.skipped_lines:
+        lines += ["", f"{run.skipped_lines} unreadable log line(s) were skipped."]
+    lines += [
+        "",
+        "| column | type | PSI | status | KS | blank ref → log | mean ref → log |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in _by_psi(run.columns):
+        blank = f"{c.binned.expected[-1]:.1%} → {c.binned.actual[-1]:.1%}"
+        mean = f"{_fmt(c.mean_reference, '.4g')} → {_fmt(c.mean_observed, '.4g')}"
+        lines.append(
+            f"| {c.name} | {c.kind} | {c.psi:.4f} | {c.status} | {_fmt(c.binned.ks, '.3f')} | "
+            f"{blank} | {mean} |"
+        )
+    if PSI_PLOT in written:
+        lines += ["", f"![PSI per column]({PSI_PLOT})"]
+    if DISTRIBUTION_PLOT in written:
+        lines += ["", f"![Shares per bin, reference vs log]({DISTRIBUTION_PLOT})"]
+    lines += ["", f"Prometheus metrics: `{PROM_FILE}` ({', '.join(DRIFT_METRICS)})."]
+    return "\n".join(lines) + "\n"
+
+
+def _ks_note(run: DriftRun) -> str:
+    score = next(c for c in run.columns if c.name == SCORE)
+    return (
+        f"for the score, {score.binned.ks_kind or 'not available'}; for numeric features, "
+        "the largest gap of the cumulative shares at the reference's decile edges (a lower bound)"
+    )
+
+
+def plot(run: DriftRun, folder: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no screen
+    import matplotlib.pyplot as plt
+
+    t = run.thresholds
+    colours = {OK: "tab:green", WARN: "tab:orange", ALERT: "tab:red"}
+    ordered = _by_psi(run.columns)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(ordered) + 1.5))
+    names, values = [c.name for c in ordered], [c.psi for c in ordered]
+    ax.barh(names, values, color=[colours[c.status] for c in ordered])
+    ax.axvline(t.psi_warn, linestyle="--", color="tab:orange", label=f"warning {t.psi_warn:g}")
+    ax.axvline(t.psi_alert, linestyle="--", color="tab:red", label=f"drift {t.psi_alert:g}")
+    ax.set(xlabel="PSI", title=f"{run.use_case}: PSI per column ({run.rows:,} rows)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(folder / PSI_PLOT, dpi=100)
+    plt.close(fig)
+
+    score = [c for c in run.columns if c.name == SCORE]
+    shown = score + [c for c in _by_psi(run.columns) if c.name != SCORE][: PLOTTED - 1]
+    cols = 3
+    rows = math.ceil(len(shown) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3 * rows), squeeze=False)
+    for ax, c in zip(axes.flat, shown, strict=False):
+        x = np.arange(len(c.binned.labels))
+        ax.bar(x - 0.2, c.binned.expected, width=0.4, label="reference")
+        ax.bar(x + 0.2, c.binned.actual, width=0.4, label="log")
+        ax.set_xticks(x, c.binned.labels, rotation=45, ha="right", fontsize=7)
+        ax.set_title(f"{c.name}: PSI {c.psi:.3f} ({c.status})", color=colours[c.status])
+        ax.set_ylabel("share")
+    for ax in list(axes.flat)[len(shown) :]:
+        ax.axis("off")
+    axes.flat[0].legend()
+    fig.tight_layout()
+    fig.savefig(folder / DISTRIBUTION_PLOT, dpi=100)
+    plt.close(fig)
+    return {PSI_PLOT: str(folder / PSI_PLOT), DISTRIBUTION_PLOT: str(folder / DISTRIBUTION_PLOT)}
+
+
+def metrics_registry(run: DriftRun) -> Any:
+    """The drift metrics of one run in their own registry (never the process-wide one)."""
+    from prometheus_client import CollectorRegistry, Gauge
+
+    registry = CollectorRegistry()
+    psi_gauge = Gauge(
+        DRIFT_PSI,
+        "Population stability index of logged traffic vs the training reference",
+        ["use_case", "feature"],
+        registry=registry,
+    )
+    for c in run.columns:
+        psi_gauge.labels(run.use_case, c.name).set(c.psi)
+    Gauge(
+        DRIFT_DETECTED,
+        "1 if the last drift run found a PSI at or above the spec's drift.psi_alert",
+        ["use_case"],
+        registry=registry,
+    ).labels(run.use_case).set(int(run.detected))
+    Gauge(
+        DRIFT_LAST_RUN,
+        "When the last drift run finished (Unix time)",
+        ["use_case"],
+        registry=registry,
+    ).labels(run.use_case).set(run.written_at.timestamp())
+    return registry
+
+
+def write_report(run: DriftRun, folder: Path) -> dict[str, str]:
+    """Markdown, JSON, plots and Prometheus text under `folder`; returns name -> path."""
+    from prometheus_client import write_to_textfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = plot(run, folder)
+    registry = metrics_registry(run)
+    write_to_textfile(str(folder / PROM_FILE), registry)
+    written[PROM_FILE] = str(folder / PROM_FILE)
+    md, js = folder / f"{REPORT_STEM}.md", folder / f"{REPORT_STEM}.json"
+    written[md.name], written[js.name] = str(md), str(js)
+    md.write_text(markdown(run, written), encoding="utf-8")
+    js.write_text(json.dumps(as_json(run, written), indent=2), encoding="utf-8")
+    return written
+
+
+def push(run: DriftRun, url: str) -> None:
+    """The run's metrics to a Pushgateway, grouped by use case (replacing the last run's)."""
+    from prometheus_client import push_to_gateway
+
+    registry = metrics_registry(run)
+    grouping = {"use_case": run.use_case}
+    push_to_gateway(url, job=PUSH_JOB, registry=registry, grouping_key=grouping, timeout=10)
+
+
+def run_drift(
+    use_case: str | Path,
+    log_path: Path | str,
+    out_dir: Path | None = None,
+    model_tag: str | None = None,
+) -> int:
+    """`python -m riskbento drift`: check, report, push; returns the exit code."""
+    try:
+        run = check(use_case, log_path, model_tag)
+    except TooFewRows as err:
+        print(f"[drift] {err}", file=sys.stderr)
+        return EXIT_TOO_FEW_ROWS
+    folder = out_dir or get_settings().reports_dir / run.use_case / REPORT_DIRNAME
+    written = write_report(run, folder)
+    print(f"[drift] {run.use_case} ({run.model_tag}, {run.rows:,} rows): {verdict(run)}")
+    print(f"[drift] report: {_shown_path(Path(written[f'{REPORT_STEM}.md']))}")
+    url = get_settings().pushgateway_url
+    if url:
+        try:
+            push(run, url)
+            print(f"[drift] metrics pushed to {url}")
+        except OSError as err:
+            # The exit code still says drift or not; a dashboard sees the stale
+            # riskbento_drift_last_run_timestamp_seconds.
+            print(f"[drift] could not push the metrics to {url}: {err}", file=sys.stderr)
+    return run.exit_code
+
+
+# ---------------------------------------------------------------- synthetic traffic
+
+
+SHIFTED_NUMERIC = 2  # numeric features moved by one reference standard deviation
+SHIFTED_CATEGORICAL = 1  # categorical features whose mix changes
+SHIFTED_SHARE = 0.6  # of rows moved to the rarest level
+SEED = 0
+
+
+def shift_frame(
+    frame: pd.DataFrame, spec: Spec, reference: dict[str, Any], seed: int = SEED
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A copy with the first numeric features moved by one standard deviation (within the
+    spec's range) and the first categorical feature's mix changed; returns what moved."""
+    out = frame.copy()
+    rng = np.random.default_rng(seed)
+    changed: dict[str, str] = {}
+    movable = [f for f in spec.features if f.type is FeatureType.numeric]
+    numeric = [f for f in movable if reference[f.name].get("std", 0) > 0][:SHIFTED_NUMERIC]
+    for f in numeric:
+        ref = reference[f.name]
+        step = float(ref["std"])
+        if f.max is not None and ref["mean"] + step > f.max:
+            step = -step  # no room above: move down
+        values = pd.to_numeric(out[f.name], errors="coerce") + step
+        values = values.clip(lower=f.min, upper=f.max)
+        out[f.name] = values.round() if f.integer else values
+        changed[f.name] = f"{step:+.4g} (one training standard deviation)"
+    categorical = [f for f in spec.features if f.type is FeatureType.categorical]
+    for f in categorical[:SHIFTED_CATEGORICAL]:
+        shares = reference[f.name]["shares"]
+        rarest = min(shares, key=shares.get) if shares else (f.levels or [""])[-1]
+        moved = rng.random(len(out)) < SHIFTED_SHARE
+        out.loc[moved, f.name] = rarest
+        changed[f.name] = f"{SHIFTED_SHARE:.0%} of rows set to {rarest!r}"
+    return out, changed
+
+
+def _records(frame: pd.DataFrame, spec: Spec) -> list[dict[str, Any]]:
+    """Rows as the service receives them: JSON values, null for a blank."""
+    whole = {f.name for f in spec.features if f.integer or f.type is FeatureType.binary}
+    records = []
+    for row in frame[[spec.id_column, *spec.feature_names]].to_dict("records"):
+        record: dict[str, Any] = {}
+        for key, value in row.items():
+            if pd.isna(value):
+                record[key] = None
+            elif isinstance(value, np.generic):
+                record[key] = value.item()
+            else:
+                record[key] = value
+            if key in whole and record[key] is not None:
+                record[key] = int(record[key])
+        record[spec.id_column] = str(row[spec.id_column])
+        records.append(record)
+    return records
+
+
+def make_traffic(
+    use_case: str | Path,
+    out: Path,
+    shift: bool = False,
+    rows: int | None = None,
+    model_tag: str | None = None,
+    batch: int = 100,
+) -> dict[str, Any]:
+    """Score the inference hold-out (or a shifted copy) with the stored model and log it
+    through PredictionLog under `out`, in batches as /predict would."""
+    from riskbento.scoring import Scorer, find_model
+    from training import store
+    from training.train import assemble
+
+    spec = load_spec(use_case)
+    scorer = Scorer.from_store(model_tag or f"{spec.name}:latest")
+    data = assemble(spec)
+    holdout = data.frame[(data.split == "inference").to_numpy()].reset_index(drop=True)
+    if rows is not None:
+        if not 1 <= rows <= len(holdout):
+            raise UserError(f"--rows: expected 1 to {len(holdout)} (the hold-out), got {rows}")
+        holdout = holdout.iloc[:rows]
+    changed: dict[str, str] = {}
+    if shift:
+        reference = find_model(scorer.tag).info.metadata[store.REFERENCE_KEY]["features"]
+        holdout, changed = shift_frame(holdout, spec, reference)
+    records = _records(holdout, spec)
+    log = PredictionLog(spec, scorer.tag, out)
+    started = time.perf_counter()
+    for start in range(0, len(records), batch):
+        chunk = records[start : start + batch]
+        log.log(chunk, scorer.score_records(chunk, explain=False))
+    return {
+        "use_case": spec.name,
+        "model_tag": scorer.tag,
+        "rows": len(records),
+        "log": str(out / log.name),
+        "shifted": changed,
+        "seconds": time.perf_counter() - started,
+    }
