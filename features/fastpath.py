@@ -17,12 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from xgboost import XGBClassifier
 
+from training.ensemble import SoftVote
 from training.rebalance import RebalancedClassifier
 
 Columns = dict[str, np.ndarray]  # feature name -> float array (numbers) or object array (text)
@@ -102,9 +104,50 @@ def _groups(transformer: ColumnTransformer) -> list[_Group]:
     return groups
 
 
+def _forest(forest: RandomForestClassifier) -> Callable[[np.ndarray], np.ndarray]:
+    """All trees walked at once, one level per numpy step, on the fitted trees' own arrays.
+
+    Like scikit-learn, inputs are compared as float32 against the float64 thresholds and a
+    blank goes where the tree learned blanks go, so the leaves reached are the same."""
+    trees = [e.tree_ for e in forest.estimators_]
+    width = max(t.node_count for t in trees)
+
+    def padded(get: Callable[[Any], np.ndarray], fill: float, dtype: Any) -> np.ndarray:
+        out = np.full((len(trees), width), fill, dtype=dtype)
+        for k, tree in enumerate(trees):
+            out[k, : tree.node_count] = get(tree)
+        return out
+
+    left = padded(lambda t: t.children_left, -1, np.intp)
+    right = padded(lambda t: t.children_right, -1, np.intp)
+    feature = padded(lambda t: np.maximum(t.feature, 0), 0, np.intp)
+    threshold = padded(lambda t: t.threshold, 0.0, np.float64)
+    blank_left = padded(lambda t: t.missing_go_to_left, 0, bool)
+    event = padded(lambda t: t.value[:, 0, 1], 0.0, np.float64)  # class 1's share at each node
+    depth = max(t.max_depth for t in trees)
+    tree_index = np.arange(len(trees))[None, :]
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        X32 = X.astype(np.float32).astype(np.float64)
+        rows = np.arange(len(X))[:, None]
+        node = np.zeros((len(X), len(trees)), dtype=np.intp)
+        for _ in range(depth):
+            value = X32[rows, feature[tree_index, node]]
+            go_left = np.where(
+                np.isnan(value), blank_left[tree_index, node], value <= threshold[tree_index, node]
+            )
+            step = np.where(go_left, left[tree_index, node], right[tree_index, node])
+            node = np.where(step >= 0, step, node)  # leaves stay where they are
+        return event[tree_index, node].sum(axis=1) / len(trees)
+
+    return predict
+
+
 def _model(model: RebalancedClassifier) -> Callable[[np.ndarray], np.ndarray]:
     """Probability of the risk event as the fitted model sees it (before prior correction)."""
     inner = model.estimator_
+    if isinstance(inner, RandomForestClassifier):
+        return _forest(inner)
     if isinstance(inner, LogisticRegression):
         weights, bias = inner.coef_[0], inner.intercept_[0]
         return lambda X: 1.0 / (1.0 + np.exp(-(X @ weights + bias)))
@@ -148,3 +191,29 @@ class FastPath:
     def probabilities(self, columns: Columns) -> np.ndarray:
         seen = self.seen_probability(self.encode(columns))
         return RebalancedClassifier.correct(seen, self.model.log_odds_shift_)
+
+
+class FastVote:
+    """The soft-vote ensemble replayed member by member: the mean of their fast paths."""
+
+    def __init__(self, members: list[FastPath]):
+        self.members = members
+
+    def probabilities(self, columns: Columns) -> np.ndarray:
+        return np.mean([member.probabilities(columns) for member in self.members], axis=0)
+
+    def encode(self, columns: Columns) -> list[np.ndarray]:
+        """Each member's input matrix (members encode differently)."""
+        return [member.encode(columns) for member in self.members]
+
+    def seen_probability(self, encoded: list[np.ndarray]) -> np.ndarray:
+        """The members' models alone on their encoded inputs (before prior correction)."""
+        pairs = zip(self.members, encoded, strict=True)
+        return np.mean([member.seen_probability(X) for member, X in pairs], axis=0)
+
+
+def derive(model: Pipeline | SoftVote) -> FastPath | FastVote:
+    """The fast path of a stored model: one pipeline, or each member of an ensemble."""
+    if isinstance(model, SoftVote):
+        return FastVote([FastPath.derive(member) for member in model.members_])
+    return FastPath.derive(model)

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.fastpath import FastPath, NoFastForm
+from features.fastpath import FastPath, NoFastForm, derive
 from features.tabular import columns_from_frame, columns_from_records, prepare_frame
 from riskbento.spec import parse_spec
-from training.candidates import FAMILIES, Candidate, make_pipeline, search_space
+from training.candidates import FAMILIES, Candidate, make_pipeline, search_space, soft_vote
+from training.rebalance import METHODS
 
 SPEC = parse_spec(
     {
@@ -68,19 +69,31 @@ EDGES = pd.DataFrame(
 )
 
 
+def _first(family: str, imbalance: str = "none") -> Candidate:
+    return Candidate(family, search_space(family, seed=0, limit=1)[0].params, imbalance)
+
+
+def _assert_fast_equals_pipeline(candidate: Candidate) -> None:
+    frame, y = toy_frame()
+    model = make_pipeline(SPEC, candidate, seed=0).fit(prepare_frame(frame, SPEC), y)
+    fast = derive(model)
+    for probe in (frame, EDGES):
+        expected = model.predict_proba(prepare_frame(probe, SPEC))[:, 1]
+        got = fast.probabilities(columns_from_frame(probe, SPEC))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("imbalance", ["none", "weights", "undersample"])
 def test_fast_path_equals_pipeline(family, imbalance):
-    frame, y = toy_frame()
-    params = search_space(family, seed=0, limit=1)[0].params
-    pipeline = make_pipeline(SPEC, Candidate(family, params, imbalance), seed=0).fit(
-        prepare_frame(frame, SPEC), y
-    )
-    fast = FastPath.derive(pipeline)
-    for probe in (frame, EDGES):
-        expected = pipeline.predict_proba(prepare_frame(probe, SPEC))[:, 1]
-        got = fast.probabilities(columns_from_frame(probe, SPEC))
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    _assert_fast_equals_pipeline(_first(family, imbalance))
+
+
+def test_fast_path_of_the_soft_vote_ensemble_equals_its_mean_of_members():
+    members = [
+        _first(family, imbalance) for family, imbalance in zip(FAMILIES, METHODS, strict=True)
+    ]
+    _assert_fast_equals_pipeline(soft_vote(members))
 
 
 def test_records_and_frames_give_the_same_columns():

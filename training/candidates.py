@@ -13,6 +13,7 @@ from xgboost import XGBClassifier
 
 from features.tabular import Family, build_transformer
 from riskbento.spec import Spec
+from training.ensemble import ENSEMBLE, SoftVote
 from training.rebalance import RebalancedClassifier
 
 N_JOBS = 2  # the machines this runs on have 2 cores
@@ -45,11 +46,18 @@ class Candidate:
     family: str
     params: dict[str, Any] = field(hash=False)
     imbalance: str = "none"
+    members: tuple[Candidate, ...] = ()  # the soft-vote ensemble's members
 
     @property
     def label(self) -> str:
+        if self.members:
+            return f"{self.family}({' + '.join(m.label for m in self.members)})"
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
         return f"{self.family}({shown}; imbalance={self.imbalance})"
+
+
+def soft_vote(members: list[Candidate]) -> Candidate:
+    return Candidate(ENSEMBLE, {}, "per member", tuple(members))
 
 
 def _estimator(family: str, params: dict[str, Any], seed: int):
@@ -72,8 +80,11 @@ def _estimator(family: str, params: dict[str, Any], seed: int):
     raise ValueError(f"family: expected one of {FAMILIES}, got {family!r}")
 
 
-def make_pipeline(spec: Spec, candidate: Candidate, seed: int) -> Pipeline:
-    """Transformer + (rebalanced) model: the one fitted object that is saved and served."""
+def make_pipeline(spec: Spec, candidate: Candidate, seed: int) -> Pipeline | SoftVote:
+    """Transformer + (rebalanced) model: the one fitted object that is saved and served
+    (for the ensemble, one such pipeline per member)."""
+    if candidate.members:
+        return SoftVote([make_pipeline(spec, m, seed) for m in candidate.members])
     flavour = SEARCH[candidate.family][0]
     model = RebalancedClassifier(
         _estimator(candidate.family, candidate.params, seed), candidate.imbalance, seed

@@ -33,7 +33,7 @@ from riskbento.machine import package_versions
 from riskbento.spec import Spec, load_spec, spec_path
 from riskbento.tabular import data_fingerprint, read_table, read_transactions
 from training import metrics, store
-from training.candidates import FAMILIES, Candidate, make_pipeline, search_space
+from training.candidates import FAMILIES, Candidate, make_pipeline, search_space, soft_vote
 from training.rebalance import METHODS
 from training.reference import reference_distributions
 from training.report import write_report
@@ -95,6 +95,7 @@ class CVResult:
             "family": self.candidate.family,
             "params": self.candidate.params,
             "imbalance": self.candidate.imbalance,
+            "members": [m.label for m in self.candidate.members],
             "cv_mean": self.mean,
             "cv_std": self.std,
             "cv_brier": self.brier,
@@ -182,20 +183,43 @@ def cross_validate(
     """Out-of-fold probabilities and per-fold scores; every transform is fitted inside folds."""
     start = time.perf_counter()
     oof = np.zeros(len(y))
-    scores = []
     pipeline = make_pipeline(spec, candidate, seed)
-    for fit_rows, eval_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+    for fit_rows, eval_rows in _folds(X, y, seed, folds):
         model = clone(pipeline).fit(X.iloc[fit_rows], y[fit_rows])
         oof[eval_rows] = model.predict_proba(X.iloc[eval_rows])[:, 1]
-        scores.append(metrics.selection_score(spec.selection_metric, y[eval_rows], oof[eval_rows]))
+    return _cv_result(spec, candidate, X, y, seed, folds, oof, time.perf_counter() - start)
+
+
+def _folds(X: pd.DataFrame, y: np.ndarray, seed: int, folds: int):
+    return StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y)
+
+
+def _cv_result(
+    spec: Spec, candidate: Candidate, X, y, seed: int, folds: int, oof: np.ndarray, seconds: float
+) -> CVResult:
+    scores = [
+        metrics.selection_score(spec.selection_metric, y[rows], oof[rows])
+        for _, rows in _folds(X, y, seed, folds)
+    ]
     return CVResult(
         candidate,
         scores,
         oof,
         brier=float(np.mean((oof - y) ** 2)),
         ece=metrics.expected_calibration_error(y, oof),
-        seconds=time.perf_counter() - start,
+        seconds=seconds,
     )
+
+
+def soft_vote_of(
+    spec: Spec, winners: list[CVResult], X: pd.DataFrame, y: np.ndarray, seed: int, folds: int
+) -> CVResult:
+    """The ensemble of the family winners, scored without refitting: on the same folds each
+    member's out-of-fold probabilities are exactly what it gives inside the ensemble, so
+    their mean is the ensemble's out-of-fold probability."""
+    oof = np.mean([w.oof for w in winners], axis=0)
+    candidate = soft_vote([w.candidate for w in winners])
+    return _cv_result(spec, candidate, X, y, seed, folds, oof, sum(w.seconds for w in winners))
 
 
 def better(spec: Spec, a: CVResult, b: CVResult) -> bool:
@@ -216,32 +240,33 @@ def best_of(spec: Spec, results: list[CVResult]) -> CVResult:
 def search(
     spec: Spec, X: pd.DataFrame, y: np.ndarray, seed: int, budget: Budget
 ) -> tuple[dict[str, CVResult], list[CVResult]]:
-    """Per family: the best settings, then each imbalance method on them. Returns the
-    winner per family and every result tried."""
+    """Per family: the best settings, then each imbalance method on them; then the soft-vote
+    ensemble of the family winners. Returns the winner per family (and the ensemble) and
+    every result tried."""
     tried: list[CVResult] = []
     winners: dict[str, CVResult] = {}
     folds = budget.folds_for(len(y))
     for family in FAMILIES:
         results = []
         for candidate in search_space(family, seed, budget.configs_per_family):
-            result = cross_validate(spec, candidate, X, y, seed, folds)
-            log(
-                f"  {candidate.label}: {spec.selection_metric} {result.mean:.4f} ± {result.std:.4f}"
-                f" ({result.seconds:.1f}s)"
-            )
-            results.append(result)
+            results.append(_logged(spec, cross_validate(spec, candidate, X, y, seed, folds)))
         best = best_of(spec, results)
         for method in METHODS[1:]:
             candidate = Candidate(family, best.candidate.params, method)
-            result = cross_validate(spec, candidate, X, y, seed, folds)
-            log(
-                f"  {candidate.label}: {spec.selection_metric} {result.mean:.4f} ± {result.std:.4f}"
-                f" brier {result.brier:.4f} ({result.seconds:.1f}s)"
-            )
-            results.append(result)
+            results.append(_logged(spec, cross_validate(spec, candidate, X, y, seed, folds)))
         winners[family] = best_of(spec, [best, *results[-2:]])
         tried += results
-    return winners, tried
+    ensemble = _logged(spec, soft_vote_of(spec, list(winners.values()), X, y, seed, folds))
+    winners[ensemble.candidate.family] = ensemble
+    return winners, [*tried, ensemble]
+
+
+def _logged(spec: Spec, result: CVResult) -> CVResult:
+    log(
+        f"  {result.candidate.label}: {spec.selection_metric} {result.mean:.4f} "
+        f"± {result.std:.4f} brier {result.brier:.4f} ({result.seconds:.1f}s)"
+    )
+    return result
 
 
 # ---------------------------------------------------------------- baselines and importance
