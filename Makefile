@@ -8,10 +8,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 USE_CASE ?=
 PORT ?= 3000
+IMAGE_BASE ?= slim
 SERVE_USE_CASE = $(or $(USE_CASE),credit_risk)
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install data quality train score score-file serve loadtest bench bench-features test lint format clean
+.PHONY: help up install data quality train score score-file retrain drift traffic serve image-base image image-smoke loadtest bench bench-features test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -44,8 +45,28 @@ score: $(STAMP) ## Batch outputs from the stored model under outputs/<name>/ (US
 score-file: $(STAMP) ## Score your CSV: USE_CASE=x FILE=in.csv OUT=out.csv [TRANSACTIONS=tx.csv]
 	$(PY) -m riskbento score-file $(SERVE_USE_CASE) $(FILE) $(OUT) $(if $(TRANSACTIONS),--transactions $(TRANSACTIONS))
 
+retrain: $(STAMP) ## Challenger on new labeled data, promoted only if better: USE_CASE=x DATA=csv-or-folder [QUICK=1] [DATE_COLUMN=c WINDOW_DAYS=90 AS_OF=YYYY-MM-DD]
+	$(PY) -m riskbento retrain $(USE_CASE) --data $(DATA) $(if $(QUICK),--quick) \
+		$(if $(DATE_COLUMN),--date-column $(DATE_COLUMN)) $(if $(WINDOW_DAYS),--window-days $(WINDOW_DAYS)) $(if $(AS_OF),--as-of $(AS_OF))
+
+drift: $(STAMP) ## Logged predictions vs the training data -> reports/<name>/drift/, exit 1 on drift: USE_CASE=x [LOG=dir]
+	$(PY) -m riskbento drift $(SERVE_USE_CASE) $(if $(LOG),--log $(LOG))
+
+traffic: $(STAMP) ## Log the scored hold-out as traffic for `make drift`: USE_CASE=x LOG=dir [SHIFT=1] [ROWS=n]
+	$(PY) -m riskbento traffic $(SERVE_USE_CASE) --out $(or $(LOG),$(error LOG=folder is required)) $(if $(SHIFT),--shift) $(if $(ROWS),--rows $(ROWS))
+
 serve: $(STAMP) ## Serve USE_CASE (default credit_risk) on 127.0.0.1:PORT (default 3000), foreground
 	RISKBENTO_USE_CASE=$(SERVE_USE_CASE) $(VENV)/bin/bentoml serve service:RiskService --host 127.0.0.1 --port $(PORT)
+
+image-base: ## Base image from Debian packages (Python 3.11, uv, host CAs) for machines without Docker Hub; FORCE=1 rebuilds
+	deploy/image/build-base.sh
+
+image: $(STAMP) ## Bento + container image serving USE_CASE; IMAGE_BASE=slim (python:3.11-slim) | local (image-base) | <image>
+	$(if $(filter local,$(IMAGE_BASE)),deploy/image/build-base.sh)
+	$(PY) -m deploy.image.bento --use-case $(SERVE_USE_CASE) --base $(IMAGE_BASE)
+
+image-smoke: ## Run USE_CASE's image on 127.0.0.1, send examples/<use case>.json, check the answer, stop it
+	$(PY) deploy/image/smoke.py --use-case $(SERVE_USE_CASE)
 
 loadtest: $(STAMP) ## Locust: briefs' traffic, 10x, capacity ramp on a local server -> reports/loadtest/ (SMOKE=1: seconds)
 	$(PY) -m loadtest.run --use-case $(SERVE_USE_CASE) $(if $(SMOKE),--smoke)

@@ -3,6 +3,7 @@
 import argparse
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 from riskbento.constants import BUILTIN_USE_CASES
@@ -76,6 +77,38 @@ def _cmd_score_file(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_retrain(args: argparse.Namespace) -> int:
+    from training.retrain import Maturity, retrain
+    from training.train import FULL, QUICK
+
+    maturity = Maturity(args.date_column, args.window_days, args.as_of)
+    budget = QUICK if args.quick else FULL
+    report = retrain(args.use_case, args.data, get_settings().reports_dir, budget, maturity)
+    d = report["decision"]
+    verdict = f"promoted as {report['promoted_tag']}" if d["promote"] else "not promoted"
+    print(f"[retrain] {report['challenger_tag']} {verdict}: {d['why']}")
+    return 0
+
+
+def _cmd_drift(args: argparse.Namespace) -> int:
+    from riskbento.drift import run_drift
+
+    log = args.log or get_settings().prediction_log_dir
+    return run_drift(args.use_case, log, args.out, args.model_tag)
+
+
+def _cmd_traffic(args: argparse.Namespace) -> int:
+    from riskbento.drift import make_traffic
+
+    done = make_traffic(args.use_case, args.out, args.shift, args.rows, args.model_tag)
+    moved = "; ".join(f"{k} {v}" for k, v in done["shifted"].items()) or "none"
+    print(
+        f"[traffic] {done['use_case']}: {done['rows']:,} hold-out records scored by "
+        f"{done['model_tag']} and logged under {done['log']} (shifted: {moved})"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m riskbento", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +130,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("output", type=Path, help="CSV to write the answers to")
     p.add_argument("--transactions", type=Path, help="raw transactions CSV for those customers")
     p.set_defaults(func=_cmd_score_file)
+    p = sub.add_parser("retrain", help="train a challenger on new data; promote it if better")
+    p.add_argument("use_case", help="built-in name or spec path")
+    p.add_argument("--data", type=Path, required=True, help="new labeled CSV, or a folder")
+    p.add_argument("--quick", action="store_true", help="small search (smoke runs)")
+    p.add_argument("--date-column", help="date each outcome window opened (excludes open ones)")
+    p.add_argument("--window-days", type=int, help="length of the outcome window, in days")
+    p.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default today)")
+    p.set_defaults(func=_cmd_retrain)
+    p = sub.add_parser("drift", help="logged traffic vs the training data; exit 1 on drift")
+    p.add_argument("use_case", help="built-in name or spec path")
+    p.add_argument("--log", type=Path, help="prediction log folder or file (default: settings)")
+    p.add_argument("--out", type=Path, help="report folder (default reports/<name>/drift/)")
+    p.add_argument("--model-tag", help="judge rows of this model (default: the latest logged)")
+    p.set_defaults(func=_cmd_drift)
+    p = sub.add_parser("traffic", help="log scored hold-out records (--shift: moved) for drift")
+    p.add_argument("use_case", help="built-in name or spec path")
+    p.add_argument("--out", type=Path, required=True, help="prediction log folder to write")
+    p.add_argument("--shift", action="store_true", help="move numeric features, change a mix")
+    p.add_argument("--rows", type=int, help="first N hold-out records (default all)")
+    p.add_argument("--model-tag", help="model to score with (default <name>:latest)")
+    p.set_defaults(func=_cmd_traffic)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from features.customers import customer_features
-from features.fastpath import Columns, FastPath, NoFastForm
+from features.fastpath import Columns, FastPath, FastVote, NoFastForm, derive
 from features.tabular import columns_from_frame, columns_from_records
 from riskbento.constants import TIER_NAMES
 from riskbento.errors import UserError
 from riskbento.spec import Feature, FeatureType, MissingRule, Spec
 from riskbento.telemetry import tier_index
 from training import store
+from training.ensemble import fitted_pipelines
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +61,16 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def _fast_path(pipeline: Any) -> tuple[FastPath | None, str | None]:
+def _fast_path(pipeline: Any) -> tuple[FastPath | FastVote | None, str | None]:
     """The numpy path where every step has one; else the pipeline, and why."""
     if pipeline is None:
         return None, "no pipeline loaded"
-    inner = pipeline.steps[-1][1].estimator_
-    if hasattr(inner, "n_jobs"):
-        inner.n_jobs = 1  # one request, one core: a thread pool per call costs more than it saves
+    for member in fitted_pipelines(pipeline):
+        inner = member.steps[-1][1].estimator_
+        if hasattr(inner, "n_jobs"):
+            inner.n_jobs = 1  # one request, one core: a thread pool per call costs more
     try:
-        return FastPath.derive(pipeline), None
+        return derive(pipeline), None
     except NoFastForm as err:
         logger.warning("fast scoring path unavailable, using the full pipeline: %s", err)
         return None, str(err)
@@ -100,6 +102,7 @@ class Scorer:
             name: ref.get("mode") if ref["type"] == "categorical" else ref.get("median")
             for name, ref in reference.items()
         }
+        self.typical_words = {name: _words(value) for name, value in self.typical.items()}
         self.fast, self.fast_unavailable = _fast_path(pipeline)
         self.observer: Any = None  # the service's Telemetry: told about every scored batch
         self.train_range = {
@@ -179,26 +182,31 @@ class Scorer:
         }
         effects = p[None, :] - self.probabilities(stacked).reshape(len(names), n)
         top = np.argsort(-np.abs(effects), axis=0, kind="stable")[:REASONS_SHOWN]
+        top_effects = np.take_along_axis(effects, top, axis=0)
+        shown = np.abs(top_effects) >= MIN_EFFECT
+        # Plain Python values from here on: per-element numpy scalars cost more than the text.
+        values = {name: columns[name].tolist() for name in names}
         return [
             [
-                self._reason(names[k], columns[names[k]][i], float(effects[k, i]))
-                for k in top[:, i]
-                if abs(effects[k, i]) >= MIN_EFFECT
+                self._reason(names[k], values[names[k]][i], effect)
+                for k, effect, keep in zip(ks, es, keeps, strict=True)
+                if keep
             ]
-            for i in range(n)
+            for i, (ks, es, keeps) in enumerate(
+                zip(top.T.tolist(), top_effects.T.tolist(), shown.T.tolist(), strict=True)
+            )
         ]
 
     def _reason(self, name: str, value: Any, effect: float) -> dict[str, Any]:
-        typical = self.typical[name]
         direction = "raises" if effect > 0 else "lowers"
         text = (
-            f"{name} = {_words(value)} (typical {_words(typical)}) {direction} the probability "
-            f"by {abs(effect) * 100:.1f} points"
+            f"{name} = {_words(value)} (typical {self.typical_words[name]}) {direction} the "
+            f"probability by {abs(effect) * 100:.1f} points"
         )
         return {
             "feature": name,
             "value": _shown(value),
-            "typical": typical,
+            "typical": self.typical[name],
             "effect": effect,
             "text": text,
         }

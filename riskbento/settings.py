@@ -3,6 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from riskbento.constants import DEFAULT_USE_CASE, PROJECT_ROOT, USECASES_DIRNAME
@@ -28,6 +29,20 @@ class Settings(BaseSettings):
     # which a queued request is shed with a 503 (not a wait window: keep it at the timeout).
     batch_max_size: int = 1_000
     batch_max_latency_ms: int = 10_000
+    # Security (README "Security"). A bearer token on every path but the probes, metrics and
+    # API pages, from the variable or a mounted secret file (never both); off when neither is set.
+    auth_token: SecretStr | None = None
+    auth_token_file: Path | None = None
+    # Request bodies: 1,000 records of the widest built-in (default) are ~1.4 MB of JSON;
+    # 100,000 raw offboarding transactions (the /score_transactions cap) are ~28 MB.
+    max_body_bytes: PositiveInt = 2 * 1024 * 1024
+    max_transactions_body_bytes: PositiveInt = 64 * 1024 * 1024
+    # Monitoring: where the service's file exporter writes prediction logs (and where
+    # `make drift` reads them by default); drift metrics are pushed only when a URL is set.
+    prediction_log_dir: Path = PROJECT_ROOT / "monitoring"
+    prediction_log: bool = True  # every answer logged with its inputs, for drift checks
+    prediction_log_sample: float = 1.0  # share of records logged (logging ~30 µs a record)
+    pushgateway_url: str | None = None
 
     @property
     def serving_tag(self) -> str:

@@ -20,6 +20,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # never into the user's ~/bentoml.
     config.stash[_store_key] = tempfile.mkdtemp(prefix="riskbento-bentoml-")
     os.environ[_STORE_ENV] = config.stash[_store_key]
+    # ... and servers started by tests log their predictions there too, not into the repo.
+    os.environ["RISKBENTO_PREDICTION_LOG_DIR"] = os.path.join(
+        config.stash[_store_key], "monitoring"
+    )
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 
 

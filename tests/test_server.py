@@ -76,3 +76,52 @@ def test_probes_metrics_docs_and_model_card(server, trained_tag):
     assert status == 200 and "<html" in page.lower()
     status, card = http("GET", f"{server}/model")
     assert status == 200 and json.loads(card)["tag"] == trained_tag("credit_risk")
+
+
+def _samples(metrics: str, name: str) -> dict[str, float]:
+    """{label text: value} of one metric's samples in Prometheus text format."""
+    out = {}
+    for line in metrics.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line[len(name) :].rsplit(" ", 1)
+            out[labels] = float(value)
+    return out
+
+
+def test_own_metrics_count_what_was_answered(server, trained_tag):
+    """The tier counter and the warnings counter move by what the answers said."""
+    before = http("GET", f"{server}/metrics")[1]
+    odd = {**CONTRACT, "customer_id": "ODD", "num_transactions": 999}  # above the training max
+    answers = [
+        json.loads(http("POST", f"{server}/predict", json.dumps(record).encode())[1])
+        for record in (CONTRACT, odd, odd)
+    ]
+    after = http("GET", f"{server}/metrics")[1]
+    tiers = _samples(after, "riskbento_predictions_total")
+    moved = {
+        k: v - _samples(before, "riskbento_predictions_total").get(k, 0) for k, v in tiers.items()
+    }
+    for tier in {a["risk_tier"] for a in answers}:
+        key = next(k for k in moved if f'tier="{tier}"' in k)
+        assert moved[key] == sum(a["risk_tier"] == tier for a in answers)
+    assert sum(moved.values()) == 3
+    assert any("num_transactions" in w for w in answers[1]["warnings"])
+    warned = _samples(after, "riskbento_warnings_total")
+    key = next(k for k in warned if 'field="num_transactions"' in k and "out_of_range" in k)
+    assert warned[key] - _samples(before, "riskbento_warnings_total").get(key, 0) == 2
+    info = _samples(after, "riskbento_model_info")
+    assert any(f'model_tag="{trained_tag("credit_risk")}"' in k for k in info)
+    assert sum(_samples(after, "riskbento_reference_tier_share").values()) == pytest.approx(1.0)
+
+
+def test_every_answer_is_logged_with_its_inputs_for_drift_checks(server, trained_tag):
+    from riskbento.predlog import read_prediction_log
+
+    record = {**CONTRACT, "customer_id": "LOGGED-1", "total_credit": 4321.0}
+    answer = json.loads(http("POST", f"{server}/predict", json.dumps(record).encode())[1])
+    log = read_prediction_log(os.environ["RISKBENTO_PREDICTION_LOG_DIR"], "credit_risk")
+    row = log[log["customer_id"] == "LOGGED-1"].iloc[-1]
+    assert row["total_credit"] == 4321.0
+    assert row["probability"] == answer["probability"]
+    assert row["risk_tier"] == answer["risk_tier"]
+    assert row["model_tag"] == trained_tag("credit_risk")

@@ -303,6 +303,11 @@ def test_every_use_case_serves_its_readme_example(serve, use_case):
     assert status == 200, answer
     assert answer[module.SPEC.id_column] == body[module.SPEC.id_column]
     assert answer["risk_tier"] in ("low", "medium", "high")
+    # /predict sends the scorer's answer as JSON itself: it must be exactly the documented
+    # schema (no missing or extra field, right types), as /predict_batch's validated one is.
+    assert module.Prediction.model_validate(answer).model_dump(mode="json") == answer
+    status, batch = post(client, "/predict_batch", {"records": [body]})
+    assert status == 200 and batch == [answer]
 
 
 def test_readme_transactions_example_is_cleaned_and_scored(serve):
