@@ -181,7 +181,7 @@ class RiskService:
         The declared content type keeps BentoML from building the answer's JSON schema on
         every response just to learn its media type (`IORootModel.mime_type`). BentoML
         validates the answers against `list[Prediction]` once, on the way out."""
-        return self.score([r.model_dump() for r in records])
+        return self.score([dict(r) for r in records])  # flat records: dict(r) is model_dump
 
     if SPEC.data.transactions is not None:
 

@@ -31,6 +31,12 @@ Columns = dict[str, np.ndarray]  # feature name -> float array (numbers) or obje
 Block = Callable[[np.ndarray], np.ndarray]
 
 
+# Rows x trees up to which walking the forest with numpy beats scikit-learn's own loop
+# (measured with 300 trees, one thread: numpy 53 µs for 1 row and 1.4 ms for 100;
+# scikit-learn 11.2 ms for 1 row, 11.7 ms for 100, 12.9 ms for 1,000).
+WALK_MAX_CELLS = 200_000
+
+
 class NoFastForm(ValueError):
     """A fitted step this module cannot replay; the full pipeline is used instead."""
 
@@ -107,38 +113,43 @@ def _groups(transformer: ColumnTransformer) -> list[_Group]:
 def _forest(forest: RandomForestClassifier) -> Callable[[np.ndarray], np.ndarray]:
     """All trees walked at once, one level per numpy step, on the fitted trees' own arrays.
 
-    Like scikit-learn, inputs are compared as float32 against the float64 thresholds and a
-    blank goes where the tree learned blanks go, so the leaves reached are the same."""
+    The trees' nodes are laid end to end in flat arrays (a leaf's children point to
+    itself, so walking on from a leaf stays there). Like scikit-learn, inputs are compared
+    as float32 against the float64 thresholds and a blank goes where the tree learned
+    blanks go, so the leaves reached are the same."""
     trees = [e.tree_ for e in forest.estimators_]
-    width = max(t.node_count for t in trees)
+    roots = np.cumsum([0] + [t.node_count for t in trees[:-1]])
+    nodes = [np.arange(t.node_count) for t in trees]
 
-    def padded(get: Callable[[Any], np.ndarray], fill: float, dtype: Any) -> np.ndarray:
-        out = np.full((len(trees), width), fill, dtype=dtype)
-        for k, tree in enumerate(trees):
-            out[k, : tree.node_count] = get(tree)
-        return out
+    def flat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts)
 
-    left = padded(lambda t: t.children_left, -1, np.intp)
-    right = padded(lambda t: t.children_right, -1, np.intp)
-    feature = padded(lambda t: np.maximum(t.feature, 0), 0, np.intp)
-    threshold = padded(lambda t: t.threshold, 0.0, np.float64)
-    blank_left = padded(lambda t: t.missing_go_to_left, 0, bool)
-    event = padded(lambda t: t.value[:, 0, 1], 0.0, np.float64)  # class 1's share at each node
+    is_leaf = flat([t.children_left < 0 for t in trees])
+    own = flat([root + n for root, n in zip(roots, nodes, strict=True)])
+    left = np.where(
+        is_leaf, own, flat([r + t.children_left for r, t in zip(roots, trees, strict=True)])
+    )
+    right = np.where(
+        is_leaf, own, flat([r + t.children_right for r, t in zip(roots, trees, strict=True)])
+    )
+    feature = np.where(is_leaf, 0, flat([t.feature for t in trees]))
+    threshold = flat([t.threshold for t in trees])
+    blank_left = flat([t.missing_go_to_left.astype(bool) for t in trees])
+    event = flat([t.value[:, 0, 1] for t in trees])  # class 1's share at each node
     depth = max(t.max_depth for t in trees)
-    tree_index = np.arange(len(trees))[None, :]
 
     def predict(X: np.ndarray) -> np.ndarray:
+        if len(X) * len(trees) > WALK_MAX_CELLS:
+            # Large batches: scikit-learn's compiled walk wins over numpy temporaries.
+            return forest.predict_proba(X)[:, 1]
         X32 = X.astype(np.float32).astype(np.float64)
         rows = np.arange(len(X))[:, None]
-        node = np.zeros((len(X), len(trees)), dtype=np.intp)
+        node = np.broadcast_to(roots, (len(X), len(trees)))
         for _ in range(depth):
-            value = X32[rows, feature[tree_index, node]]
-            go_left = np.where(
-                np.isnan(value), blank_left[tree_index, node], value <= threshold[tree_index, node]
-            )
-            step = np.where(go_left, left[tree_index, node], right[tree_index, node])
-            node = np.where(step >= 0, step, node)  # leaves stay where they are
-        return event[tree_index, node].sum(axis=1) / len(trees)
+            value = X32[rows, feature[node]]
+            go_left = np.where(np.isnan(value), blank_left[node], value <= threshold[node])
+            node = np.where(go_left, left[node], right[node])
+        return event[node].sum(axis=1) / len(trees)
 
     return predict
 

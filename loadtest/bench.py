@@ -81,18 +81,21 @@ class Settings:
     workers: int
     batch_max_size: int
     batch_max_latency_ms: int
+    prediction_log: bool = True  # every answer logged for drift checks (the default)
 
     def env(self) -> dict[str, str]:
         return {
             "RISKBENTO_WORKERS": str(self.workers),
             "RISKBENTO_BATCH_MAX_SIZE": str(self.batch_max_size),
             "RISKBENTO_BATCH_MAX_LATENCY_MS": str(self.batch_max_latency_ms),
+            "RISKBENTO_PREDICTION_LOG": str(self.prediction_log).lower(),
         }
 
     def label(self) -> str:
         return (
             f"workers={self.workers}, batch_max_size={self.batch_max_size}, "
-            f"batch_max_latency_ms={self.batch_max_latency_ms}"
+            f"batch_max_latency_ms={self.batch_max_latency_ms}, "
+            f"prediction_log={'on' if self.prediction_log else 'off'}"
         )
 
 
@@ -329,6 +332,7 @@ def start_riskbento(
     env = {
         **os.environ, **settings.env(), "RISKBENTO_MODEL_TAG": tag,
         "BENTOML_DO_NOT_TRACK": "True", "PYTHONPATH": pythonpath,
+        "RISKBENTO_PREDICTION_LOG_DIR": str(out / f"predictions_{label}"),
     }  # fmt: skip
     return Served(label, command, env, out / f"server_{label}.log", service_dir)
 
@@ -764,6 +768,7 @@ def sweep_configs(chosen: Settings, smoke: bool) -> list[Settings]:
         replace(chosen, workers=3),
         replace(chosen, batch_max_size=64),
         replace(chosen, batch_max_latency_ms=1_000),
+        replace(chosen, prediction_log=False),  # what logging every answer costs
     ]
     return [c for c in dict.fromkeys(candidates) if c != chosen]
 

@@ -397,6 +397,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "RISKBENTO_USE_CASE": name,
         "RISKBENTO_MODEL_TAG": str(model.tag),
         "BENTOML_DO_NOT_TRACK": "True",
+        "RISKBENTO_PREDICTION_LOG_DIR": str(out / "predictions"),  # logged as in production
     }
     settings = get_settings()
     verdict: dict[str, Any] = {
