@@ -17,6 +17,9 @@ writes from the use case's inference hold-out. Without it, the record in
 `--use-case` / `RISKBENTO_USE_CASE` or, failing that, from the deployment's
 `GET /model`.
 
+A deployment with auth on (README "Security"): `--token` or
+`RISKBENTO_LOADTEST_TOKEN` sends `Authorization: Bearer <token>` with every request.
+
 An answer counts as a success only when it is HTTP 200 and carries one
 probability per record sent. `--samples-file FILE` writes every response time
 (ms), its outcome and its record count, measured after spawning completes, for
@@ -66,6 +69,12 @@ def _options(parser: Any) -> None:
     group.add_argument("--batch-max", type=int, default=50, help="most records per batch")
     group.add_argument(
         "--samples-file", default="", help="write every response time (ms) here at the end"
+    )
+    group.add_argument(
+        "--token",
+        default="",
+        env_var="RISKBENTO_LOADTEST_TOKEN",
+        help="bearer token for a deployment that requires one (sent, never printed)",
     )
 
 
@@ -165,6 +174,8 @@ class RiskClient(FastHttpUser):
         if (options.num_users or 1) > 1:
             gevent.sleep(random.uniform(0, 1.0 / options.rate_per_user))
         self._cp_last_run, self._cp_last_wait_time = time.perf_counter(), 0.0
+        token = options.token.strip()
+        self.headers = {**HEADERS, "Authorization": f"Bearer {token}"} if token else HEADERS
 
     @task
     def score(self) -> None:
@@ -176,7 +187,7 @@ class RiskClient(FastHttpUser):
 
     def _post(self, route: str, body: bytes, count: int) -> None:
         with self.client.post(
-            route, data=body, headers=HEADERS, catch_response=True, context={"records": count}
+            route, data=body, headers=self.headers, catch_response=True, context={"records": count}
         ) as response:
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}: {(response.text or '')[:200]}")
