@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from riskbento import schemas, security, telemetry
+from riskbento import predlog, schemas, security, telemetry
 from riskbento.predlog import PredictionLog
 from riskbento.scoring import Scorer, find_model, model_card
 from riskbento.settings import get_settings
@@ -127,7 +127,7 @@ class Coalescer:
     # per worker; `make drift` reads them. OTLP instead: see README "Monitoring".
     monitoring={
         "enabled": SETTINGS.prediction_log,
-        "type": "default",
+        "type": predlog.MONITOR_CLASS,
         "options": {"log_path": str(SETTINGS.prediction_log_dir)},
     },
 )

@@ -176,6 +176,7 @@ class FastPath:
         self.groups = groups
         self.model = model
         self.seen_probability = _model(model)
+        self.shift = model.log_odds_shift_  # read once: the property checks fitting each time
 
     @classmethod
     def derive(cls, pipeline: Pipeline) -> FastPath:
@@ -201,7 +202,7 @@ class FastPath:
 
     def probabilities(self, columns: Columns) -> np.ndarray:
         seen = self.seen_probability(self.encode(columns))
-        return RebalancedClassifier.correct(seen, self.model.log_odds_shift_)
+        return RebalancedClassifier.correct(seen, self.shift)
 
 
 class FastVote:

@@ -17,14 +17,18 @@ the spec, never by role.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import random
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import bentoml
 import pandas as pd
+from bentoml._internal.context import trace_context
+from bentoml._internal.monitoring.default import DEFAULT_CONFIG_YAML, DefaultMonitor
 from bentoml.monitoring import MonitorBase
 
 from riskbento.errors import UserError
@@ -46,6 +50,58 @@ FEATURE, PREDICTION = "feature", "prediction"
 # A column name BentoML reserves for its own fields gets "_" appended when logged.
 _RESERVED = ("timestamp", "request_id", "trace_id")
 _OPENED: dict[str, str | None] = {}  # monitor name -> log path, in this process
+
+
+# BentoML's monitoring `type` for the service and for commands: its DefaultMonitor's files
+# and rows, written a block at a time (see JsonLinesMonitor).
+MONITOR_CLASS = "riskbento.predlog.JsonLinesMonitor"
+
+# DefaultMonitor's logging config with one change: data rows are pre-rendered JSON lines,
+# so the data handler writes the message as it is (one write per scored block).
+_LOGGING_YAML = (
+    DEFAULT_CONFIG_YAML.replace(
+        "    formatter: bentoml_json\n    filename: '{data_filename}'",
+        "    formatter: riskbento_lines\n    filename: '{data_filename}'",
+    )
+    + """  riskbento_lines:
+    format: "%(message)s"
+"""
+)
+if "riskbento_lines\n    filename" not in _LOGGING_YAML:  # BentoML changed its config
+    raise ImportError("riskbento.predlog: BentoML's DefaultMonitor logging config changed")
+
+
+class JsonLinesMonitor(DefaultMonitor):
+    """BentoML's default file monitor, same folders, files, daily rotation and row format
+    (the logged columns plus `timestamp`, `request_id`, `trace_id`), but a scored block is
+    rendered with `json.dumps` and written in one call: the default formats each row
+    through a JSON log formatter and flushes it on its own, which cost more than scoring
+    the row (measured: 31 ms for 1,000 records against 15 ms to score them)."""
+
+    def _init_logger(self) -> None:
+        if self.log_config_file is None:
+            with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
+                config.write(_LOGGING_YAML)
+            self.log_config_file = config.name
+        super()._init_logger()
+
+    def export_data(self, datas: dict[str, Any]) -> None:
+        if self.data_logger is None:
+            self._init_logger()
+        extra = {
+            self.COLUMN_TIME: datetime.datetime.now().isoformat(),
+            self.COLUMN_RID: str(trace_context.request_id),
+            self.COLUMN_TID: str(trace_context.trace_id),
+        }
+        names = list(datas)
+        rows = zip(*(datas[name] for name in names), strict=True)
+        lines = [
+            json.dumps({**dict(zip(names, row, strict=True)), **extra}, default=str) for row in rows
+        ]
+        for queue in datas.values():
+            queue.clear()
+        if lines:
+            self.data_logger.info("\n".join(lines))
 
 
 class PredictionLogError(UserError, ValueError):
@@ -98,7 +154,7 @@ class PredictionLog:
         self.options: dict[str, Any] = {}
         if log_path is not None:
             self.options = {
-                "monitor_class": "default",
+                "monitor_class": MONITOR_CLASS,
                 "monitor_options": {"log_path": str(log_path)},
             }
         self._monitor: MonitorBase | None = None

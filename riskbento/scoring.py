@@ -103,6 +103,7 @@ class Scorer:
             for name, ref in reference.items()
         }
         self.typical_words = {name: _words(value) for name, value in self.typical.items()}
+        self.known_levels = {f.name: frozenset(f.levels or ()) for f in self.spec.features}
         self.fast, self.fast_unavailable = _fast_path(pipeline)
         self.observer: Any = None  # the service's Telemetry: told about every scored batch
         self.train_range = {
@@ -221,9 +222,9 @@ class Scorer:
         for feature in self.spec.features:
             values = columns[feature.name]
             for kind, mask in self._warning_masks(feature, values):
-                hits = np.flatnonzero(mask)
-                if hits.size == 0:
+                if not mask.any():
                     continue
+                hits = np.flatnonzero(mask)
                 if tally is not None:
                     tally[(feature.name, kind)] = int(hits.size)
                 for i in hits:
@@ -232,15 +233,22 @@ class Scorer:
 
     def _warning_masks(self, feature: Feature, values: np.ndarray) -> Iterator[tuple[str, Any]]:
         """(kind, which records) for every check that applies to this feature."""
-        blank = pd.isna(values)
+        numeric = values.dtype.kind == "f"
         if feature.missing is MissingRule.impute:
-            yield "imputed_blank", blank  # other rules give a blank a declared meaning
-        if feature.name in self.train_range:
+            # Other rules give a blank a declared meaning; this one is a guess.
+            yield "imputed_blank", np.isnan(values) if numeric else pd.isna(values)
+        if numeric and feature.name in self.train_range:
             low, high = self.train_range[feature.name]
             with np.errstate(invalid="ignore"):
-                yield "out_of_range", (values < low) | (values > high)
+                yield "out_of_range", (values < low) | (values > high)  # a blank is neither
         if feature.type is FeatureType.categorical:
-            yield "unseen_level", ~np.isin(values, feature.levels or []) & ~blank
+            known = self.known_levels[feature.name]
+            yield (
+                "unseen_level",
+                np.fromiter(
+                    (not (v in known or v is None or v != v) for v in values), bool, len(values)
+                ),
+            )  # v != v: NaN, a blank
 
     def _warning_text(self, feature: Feature, kind: str, value: Any) -> str:
         name = feature.name
