@@ -78,6 +78,16 @@ def _scaler(step: StandardScaler) -> Block:
     return lambda block: (block.astype(float) - mean) / scale
 
 
+def _owners(step: Any, owners: list[str]) -> list[str]:
+    """The input feature behind each output column of a step (every step here works
+    column by column, so each output column has exactly one)."""
+    if isinstance(step, SimpleImputer) and step.add_indicator:
+        return owners + [owners[j] for j in step.indicator_.features_]
+    if isinstance(step, OneHotEncoder):
+        return [owners[j] for j, levels in enumerate(step.categories_) for _ in levels]
+    return owners
+
+
 def _step(step: Any) -> Block:
     if step == "passthrough":
         return lambda block: block
@@ -95,6 +105,7 @@ class _Group:
     columns: list[str]
     steps: list[Block]
     numeric: bool
+    owners: list[str]  # the feature behind each encoded column
 
 
 def _groups(transformer: ColumnTransformer) -> list[_Group]:
@@ -106,7 +117,10 @@ def _groups(transformer: ColumnTransformer) -> list[_Group]:
             continue
         steps = [s for _, s in fitted.steps] if isinstance(fitted, Pipeline) else [fitted]
         numeric = not any(isinstance(s, OneHotEncoder) for s in steps)
-        groups.append(_Group(list(columns), [_step(s) for s in steps], numeric))
+        owners = list(columns)
+        for step in steps:
+            owners = _owners(step, owners)
+        groups.append(_Group(list(columns), [_step(s) for s in steps], numeric, owners))
     return groups
 
 
@@ -177,6 +191,10 @@ class FastPath:
         self.model = model
         self.seen_probability = _model(model)
         self.shift = model.log_odds_shift_  # read once: the property checks fitting each time
+        owners = [name for group in self.groups for name in group.owners]
+        self.columns_of = {
+            name: np.flatnonzero([o == name for o in owners]) for name in dict.fromkeys(owners)
+        }
 
     @classmethod
     def derive(cls, pipeline: Pipeline) -> FastPath:
@@ -204,6 +222,25 @@ class FastPath:
         seen = self.seen_probability(self.encode(columns))
         return RebalancedClassifier.correct(seen, self.shift)
 
+    def occluded(self, columns: Columns, typical: dict[str, Any], names: list[str]) -> np.ndarray:
+        """Probabilities with each of `names` in turn set to its typical value, block by
+        block (len(names) x n): what `probabilities` gives on the stacked records, without
+        encoding them again. Each encoded column depends on one feature only, so a record
+        with feature k typical encodes as the record with k's columns taken from the
+        typical record's encoding."""
+        n = len(next(iter(columns.values())))
+        X = self.encode(columns)
+        one = {
+            name: np.array([typical[name]], dtype=col.dtype) if name in typical else col[:1]
+            for name, col in columns.items()
+        }
+        typical_row = self.encode(one)[0]
+        stacked = np.tile(X, (len(names), 1))
+        for k, name in enumerate(names):
+            owned = self.columns_of.get(name, [])
+            stacked[k * n : (k + 1) * n, owned] = typical_row[owned]
+        return RebalancedClassifier.correct(self.seen_probability(stacked), self.shift)
+
 
 class FastVote:
     """The soft-vote ensemble replayed member by member: the mean of their fast paths."""
@@ -213,6 +250,10 @@ class FastVote:
 
     def probabilities(self, columns: Columns) -> np.ndarray:
         return np.mean([member.probabilities(columns) for member in self.members], axis=0)
+
+    def occluded(self, columns: Columns, typical: dict[str, Any], names: list[str]) -> np.ndarray:
+        parts = [member.occluded(columns, typical, names) for member in self.members]
+        return np.mean(parts, axis=0)
 
     def encode(self, columns: Columns) -> list[np.ndarray]:
         """Each member's input matrix (members encode differently)."""

@@ -168,20 +168,25 @@ class Scorer:
         """Per record, the features that move its probability most against a typical value.
 
         Each feature in turn is set to the typical training value (median or most
-        frequent level) and the record re-scored, all in one vectorised call; the
-        difference is that feature's effect. It works the same for every model family.
+        frequent level) and the record re-scored, all in one vectorised call (on the fast
+        path, by swapping that feature's encoded columns); the difference is that
+        feature's effect. It works the same for every model family.
         """
         n = len(p)
         names = [k for k in self.spec.feature_names if self.typical.get(k) is not None]
         if not names:
             return [[] for _ in range(n)]
-        stacked = {
-            f: np.concatenate(
-                [np.full(n, self.typical[f], dtype=col.dtype) if f == k else col for k in names]
-            )
-            for f, col in columns.items()
-        }
-        effects = p[None, :] - self.probabilities(stacked).reshape(len(names), n)
+        if self.fast is not None:
+            occluded = self.fast.occluded(columns, {k: self.typical[k] for k in names}, names)
+        else:
+            stacked = {
+                f: np.concatenate(
+                    [np.full(n, self.typical[f], dtype=col.dtype) if f == k else col for k in names]
+                )
+                for f, col in columns.items()
+            }
+            occluded = self.probabilities(stacked)
+        effects = p[None, :] - occluded.reshape(len(names), n)
         top = np.argsort(-np.abs(effects), axis=0, kind="stable")[:REASONS_SHOWN]
         top_effects = np.take_along_axis(effects, top, axis=0)
         shown = np.abs(top_effects) >= MIN_EFFECT
@@ -199,6 +204,7 @@ class Scorer:
         ]
 
     def _reason(self, name: str, value: Any, effect: float) -> dict[str, Any]:
+        value = _shown(value)
         direction = "raises" if effect > 0 else "lowers"
         text = (
             f"{name} = {_words(value)} (typical {self.typical_words[name]}) {direction} the "
@@ -206,7 +212,7 @@ class Scorer:
         )
         return {
             "feature": name,
-            "value": _shown(value),
+            "value": value,
             "typical": self.typical[name],
             "effect": effect,
             "text": text,

@@ -89,6 +89,27 @@ def test_fast_path_equals_pipeline(family, imbalance):
     _assert_fast_equals_pipeline(_first(family, imbalance))
 
 
+TYPICAL = {"income": 5e4, "span": 20.0, "bill": 100.0, "flag": 1.0, "plan": "b", "channel": "web"}
+
+
+@pytest.mark.parametrize("family", [*FAMILIES, "soft_vote"])
+def test_reasons_shortcut_equals_rescoring_each_record_with_one_feature_typical(family):
+    """`occluded` reuses the encoded matrix; it must equal encoding the altered records."""
+    frame, y = toy_frame()
+    members = [_first(f, m) for f, m in zip(FAMILIES, METHODS, strict=True)]
+    candidate = soft_vote(members) if family == "soft_vote" else _first(family)
+    fast = derive(make_pipeline(SPEC, candidate, seed=0).fit(prepare_frame(frame, SPEC), y))
+    columns = columns_from_frame(EDGES, SPEC)
+    names = list(TYPICAL)
+    stacked = {
+        f: np.concatenate([np.full(len(EDGES), TYPICAL[f], col.dtype) if f == k else col
+                           for k in names])
+        for f, col in columns.items()
+    }  # fmt: skip
+    expected = fast.probabilities(stacked)
+    np.testing.assert_allclose(fast.occluded(columns, TYPICAL, names), expected, rtol=0, atol=1e-12)
+
+
 def test_fast_path_of_the_soft_vote_ensemble_equals_its_mean_of_members():
     members = [
         _first(family, imbalance) for family, imbalance in zip(FAMILIES, METHODS, strict=True)
