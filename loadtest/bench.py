@@ -763,7 +763,7 @@ def sweep_configs(chosen: Settings, smoke: bool) -> list[Settings]:
     if smoke:
         return [replace(chosen, batch_max_size=64)]
     candidates = [
-        SHIPPED_SETTINGS,  # settings.py's defaults
+        SHIPPED_SETTINGS,  # the old defaults (1 worker, batch 64, 1 s deadline)
         replace(chosen, workers=1),
         replace(chosen, workers=3),
         replace(chosen, batch_max_size=64),

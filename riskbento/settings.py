@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     # Serving: which model answers, and how the server runs it.
     use_case: str = DEFAULT_USE_CASE
     model_tag: str | None = None  # default `<use_case>:latest`
-    workers: int = 2  # one per core: `make bench` measured 2,165 vs 1,201 req/s for 1 worker
+    workers: int = 2  # one per core: `make bench` measured 3,200 vs 1,824 req/s for 1 worker
     access_log: bool = False  # per-request log lines cost ~10 % of server CPU; on for debugging
     request_timeout_s: float = 10.0
     max_batch_records: int = 1_000  # per /predict_batch request body
