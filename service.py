@@ -136,7 +136,7 @@ class RiskService:
 
     def __init__(self) -> None:
         self.scorer = Scorer.from_store(str(self.model.tag))
-        self.scorer.observer = telemetry.from_model(find_model(str(self.model.tag)), self.scorer)
+        self.scorer.observer = telemetry.from_model(MODEL, self.scorer)  # MODEL is self.model
         self.predlog = (
             PredictionLog(SPEC, str(self.model.tag), sample_rate=SETTINGS.prediction_log_sample)
             if SETTINGS.prediction_log

@@ -371,13 +371,9 @@ def _window(rows: pd.DataFrame) -> tuple[str | None, str | None]:
 def _reference_scores(model: Any) -> np.ndarray | None:
     from training import store
 
-    path = Path(model.path) / store.TEST_SCORES_FILE
-    if not path.exists():
+    if not (Path(model.path) / store.TEST_SCORES_FILE).exists():
         return None
-    table = pd.read_csv(path)
-    if SCORE_COLUMN not in table.columns:
-        return None
-    return pd.to_numeric(table[SCORE_COLUMN], errors="coerce").dropna().to_numpy(dtype=float)
+    return store.test_scores(model)
 
 
 def check(use_case: str | Path, log_path: Path | str, model_tag: str | None = None) -> DriftRun:

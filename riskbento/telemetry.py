@@ -114,13 +114,12 @@ def from_model(model: Any, scorer: Any) -> Telemetry:
     """Telemetry for a stored model, its reference read from the files stored with it."""
     from training import store
 
-    test_scores = store.read_csv(model, store.TEST_SCORES_FILE)["probability"].to_numpy(float)
     meta = model.info.metadata
     return Telemetry(
         use_case=scorer.spec.name,
         model_tag=str(model.tag),
         family=meta["champion"]["family"],
         fields=scorer.spec.feature_names,
-        reference_scores=test_scores,
+        reference_scores=store.test_scores(model),
         tiers=(scorer.tiers.medium, scorer.tiers.high),
     )

@@ -31,6 +31,7 @@ from loadtest.process import ServerProcess, bentoml_serve, free_port
 from riskbento import security
 from riskbento.constants import PROJECT_ROOT
 from riskbento.settings import Settings
+from riskbento.tabular import file_sha256
 from training import store
 
 TOKEN = secrets.token_urlsafe(32)
@@ -351,7 +352,7 @@ def test_a_changed_pipeline_file_is_refused_with_a_log_line(model_copy, caplog):
     assert store.PIPELINE_FILE in str(err.value) and expected in str(err.value)
     line = next(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     assert str(pipeline) in line and f"expected sha256 {expected}" in line
-    assert store._sha256(pipeline) in line
+    assert file_sha256(pipeline) in line
 
 
 @pytest.mark.slow

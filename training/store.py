@@ -7,16 +7,17 @@ live in the model's metadata.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import bentoml
 import joblib
+import numpy as np
 import pandas as pd
 
 from riskbento.errors import UserError
+from riskbento.tabular import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +31,6 @@ FILE_SHA256_KEY = "file_sha256"  # metadata key: file name -> sha256 of every fi
 
 class ModelFilesChanged(UserError, RuntimeError):
     """A stored model's files differ from what training wrote, or it predates the hashes."""
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _metadata_safe(value: Any) -> Any:
@@ -66,7 +62,7 @@ def save(
         test_scores.to_csv(folder / TEST_SCORES_FILE, index=False)
         # Written into model.yaml when the block closes, after the files are final.
         ref.info.metadata[FILE_SHA256_KEY] = {
-            name: _sha256(folder / name)
+            name: file_sha256(folder / name)
             for name in (PIPELINE_FILE, SPEC_FILE, SPLITS_FILE, TEST_SCORES_FILE)
         }
     return ref
@@ -90,7 +86,7 @@ def verify(model: bentoml.Model) -> None:
     changed = []
     for name, expected in sorted(recorded.items()):
         path = folder / name
-        actual = _sha256(path) if path.is_file() else "missing"
+        actual = file_sha256(path) if path.is_file() else "missing"
         if actual != expected:
             logger.error(
                 "refusing model %s: %s changed since training: expected sha256 %s, got %s",
@@ -109,6 +105,11 @@ def load_pipeline(model: bentoml.Model) -> Any:
     (unpickling a changed file would run whatever it holds)."""
     verify(model)
     return joblib.load(Path(model.path) / PIPELINE_FILE)
+
+
+def test_scores(model: bentoml.Model) -> np.ndarray:
+    """The probabilities the model gave its test split at training: the score's reference."""
+    return read_csv(model, TEST_SCORES_FILE)["probability"].to_numpy(dtype=float)
 
 
 def read_csv(model: bentoml.Model, filename: str) -> pd.DataFrame:
