@@ -8,11 +8,11 @@ metadata when it is imported: BentoML needs the API types at class definition.
 
 import asyncio
 import gc
-import json
 from typing import Annotated, Any
 
 import bentoml
-from bentoml.validators import ContentType
+import orjson
+from _bentoml_sdk.io_models import ensure_io_descriptor
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -64,10 +64,30 @@ class RequireJSON:
         await self.app(scope, receive, send)
 
 
-def json_response(answer: dict[str, Any]) -> Response:
-    """An answer as JSON; NaN or infinity would be invalid JSON, so they raise instead."""
-    body = json.dumps(answer, allow_nan=False, separators=(",", ":")).encode()
-    return Response(body, media_type="application/json")
+def json_response(answer: Any) -> Response:
+    """Answers built by the scorer to the `Prediction` schema (tested), as JSON.
+
+    The scorer never puts NaN or infinity in an answer (it refuses a non-finite
+    probability; a blank value is None), so orjson's NaN-as-null never applies."""
+    return Response(
+        orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+    )
+
+
+class Answers(ensure_io_descriptor(list[Prediction])):  # type: ignore[misc]
+    """`/predict_batch`'s answer: `list[Prediction]` in the API schema and for clients,
+    sent as JSON directly. BentoML would validate the 1,000 answers of a full body
+    against the schema again, dump them twice and encode them with the standard
+    library: 40 % of such a request's server time (py-spy), for answers the scorer
+    already builds to the schema."""
+
+    media_type = "application/json"  # else BentoML builds the JSON schema per response
+
+    @classmethod
+    async def to_http_response(cls, obj: Any, serde: Any) -> Response:
+        if isinstance(obj, list):
+            return json_response(obj)
+        return await super().to_http_response(obj, serde)
 
 
 async def _model_card(_: Any) -> JSONResponse:
@@ -168,20 +188,15 @@ class RiskService:
 
     @bentoml.api(
         route="/predict_batch",
+        output_spec=Answers,
         batchable=True,
         max_batch_size=SETTINGS.batch_max_size,
         max_latency_ms=SETTINGS.batch_max_latency_ms,
     )
-    def predict_batch(
-        self,
-        records: Records,  # type: ignore[valid-type]
-    ) -> Annotated[list[Prediction], ContentType("application/json")]:  # type: ignore[valid-type]
-        """Score many customers; answers come back in the order sent.
-
-        The declared content type keeps BentoML from building the answer's JSON schema on
-        every response just to learn its media type (`IORootModel.mime_type`). BentoML
-        validates the answers against `list[Prediction]` once, on the way out."""
-        return self.score([dict(r) for r in records])  # flat records: dict(r) is model_dump
+    def predict_batch(self, records: Records) -> list[Prediction]:  # type: ignore[valid-type]
+        """Score many customers; answers come back in the order sent."""
+        # Flat records: a validated record's __dict__ is its model_dump, read, not copied.
+        return self.score([r.__dict__ for r in records])
 
     if SPEC.data.transactions is not None:
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
+import orjson
 import pandas as pd
 from bentoml._internal.context import trace_context
 from bentoml._internal.monitoring.default import DEFAULT_CONFIG_YAML, DefaultMonitor
@@ -74,9 +75,9 @@ if "riskbento_lines\n    filename" not in _LOGGING_YAML:  # BentoML changed its 
 class JsonLinesMonitor(DefaultMonitor):
     """BentoML's default file monitor, same folders, files, daily rotation and row format
     (the logged columns plus `timestamp`, `request_id`, `trace_id`), but a scored block is
-    rendered with `json.dumps` and written in one call: the default formats each row
-    through a JSON log formatter and flushes it on its own, which cost more than scoring
-    the row (measured: 31 ms for 1,000 records against 15 ms to score them)."""
+    rendered with orjson and written in one call: the default formats each row through a
+    JSON log formatter and flushes it on its own, which cost more than scoring the row
+    (measured: 31 ms for 1,000 records against 15 ms to score them)."""
 
     def _init_logger(self) -> None:
         if self.log_config_file is None:
@@ -86,6 +87,15 @@ class JsonLinesMonitor(DefaultMonitor):
         super()._init_logger()
 
     def export_data(self, datas: dict[str, Any]) -> None:
+        names = list(datas)
+        self.write_block(names, [datas[name] for name in names])
+        for queue in datas.values():
+            queue.clear()
+
+    def write_block(self, names: list[str], columns: list[Any]) -> None:
+        """Rows of equal-length columns as JSON lines, in one write. `PredictionLog` calls
+        it directly once the schema is written, skipping BentoML's per-value `log` calls
+        (13,000 for 1,000 records of a ten-feature model)."""
         if self.data_logger is None:
             self._init_logger()
         extra = {
@@ -93,15 +103,16 @@ class JsonLinesMonitor(DefaultMonitor):
             self.COLUMN_RID: str(trace_context.request_id),
             self.COLUMN_TID: str(trace_context.trace_id),
         }
-        names = list(datas)
-        rows = zip(*(datas[name] for name in names), strict=True)
         lines = [
-            json.dumps({**dict(zip(names, row, strict=True)), **extra}, default=str) for row in rows
+            orjson.dumps(
+                {**dict(zip(names, row, strict=True)), **extra},
+                default=str,
+                option=orjson.OPT_SERIALIZE_NUMPY,
+            )
+            for row in zip(*columns, strict=True)
         ]
-        for queue in datas.values():
-            queue.clear()
         if lines:
-            self.data_logger.info("\n".join(lines))
+            self.data_logger.info(b"\n".join(lines).decode())
 
 
 class PredictionLogError(UserError, ValueError):
@@ -190,6 +201,9 @@ class PredictionLog:
         # Every column is built before the record opens: an exception inside it would
         # leave BentoML's per-context record open and fail every later log call.
         columns = self._columns(records, answers)
+        if isinstance(self._monitor, JsonLinesMonitor):
+            self._monitor.write_block([c[0] for c in columns], [c[3] for c in columns])
+            return
         # What `bentoml.monitor()` does per block, minus its dependency injection and
         # context manager: half the cost of logging a single record.
         self._monitor.start_record()

@@ -134,6 +134,8 @@ class Scorer:
     ) -> list[dict[str, Any]]:
         """One answer per customer, in order: the single scoring function every path uses."""
         p = self.probabilities(columns)
+        if not np.isfinite(p).all():  # a model fault, never the caller's: no answer at all
+            raise ValueError(f"model {self.tag} returned a non-finite probability")
         n = len(ids)
         reasons = self.reasons(columns, p) if explain else [[] for _ in range(n)]
         tally: dict[tuple[str, str], int] = {}
