@@ -98,21 +98,20 @@ class JsonLinesMonitor(DefaultMonitor):
         (13,000 for 1,000 records of a ten-feature model)."""
         if self.data_logger is None:
             self._init_logger()
-        extra = {
-            self.COLUMN_TIME: datetime.datetime.now().isoformat(),
-            self.COLUMN_RID: str(trace_context.request_id),
-            self.COLUMN_TID: str(trace_context.trace_id),
-        }
-        lines = [
-            orjson.dumps(
-                {**dict(zip(names, row, strict=True)), **extra},
-                default=str,
-                option=orjson.OPT_SERIALIZE_NUMPY,
-            )
-            for row in zip(*columns, strict=True)
-        ]
-        if lines:
-            self.data_logger.info(b"\n".join(lines).decode())
+        keys = [*names, self.COLUMN_TIME, self.COLUMN_RID, self.COLUMN_TID]
+        stamp = (
+            datetime.datetime.now().isoformat(),
+            str(trace_context.request_id),
+            str(trace_context.trace_id),
+        )
+        rows = [dict(zip(keys, (*row, *stamp), strict=True)) for row in zip(*columns, strict=True)]
+        if not rows:
+            return
+        # The block in one orjson call (a call per row costs ~10x more), cut into lines
+        # where one row ends and the next begins. Values are scalars, so an unescaped `"`
+        # after `},{` can only open the next row: inside a string it would be `\"`.
+        block = orjson.dumps(rows, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
+        self.data_logger.info(block[1:-1].replace(b'},{"', b'}\n{"').decode())
 
 
 class PredictionLogError(UserError, ValueError):

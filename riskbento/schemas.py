@@ -13,13 +13,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     ValidationError,
-    ValidationInfo,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
     create_model,
+    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from riskbento.constants import TIER_NAMES
 from riskbento.spec import Feature, FeatureType, MissingRule, Spec
@@ -27,21 +26,64 @@ from riskbento.spec import Feature, FeatureType, MissingRule, Spec
 MAX_SHOWN = 60  # characters of a received value echoed back in an error
 
 
-def _with_received(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
-    """Re-raise pydantic's message with the value that arrived appended."""
-    try:
-        return handler(value)
-    except ValidationError as err:
+UNCHANGED = frozenset({"missing", "extra_forbidden"})  # no value arrived to show
+
+
+def _with_received(err: ValidationError) -> ValidationError:
+    """pydantic's errors with the value that arrived: one error per field, its messages
+    joined and the value appended (a missing or unexpected field keeps its own message)."""
+    details: list[InitErrorDetails] = []
+    fields: dict[Any, tuple[int, list[str], Any]] = {}  # field -> (position, messages, input)
+    for error in err.errors():
+        loc = error["loc"]
+        if error["type"] in UNCHANGED or not loc:
+            detail = InitErrorDetails(type=error["type"], loc=loc, input=error["input"])
+            if "ctx" in error:
+                detail["ctx"] = error["ctx"]
+            details.append(detail)
+        elif loc[0] in fields:
+            fields[loc[0]][1].append(error["msg"])
+        else:
+            fields[loc[0]] = (len(details), [error["msg"]], error["input"])
+            details.append(InitErrorDetails(type="missing", loc=loc, input=None))  # placeholder
+    for name, (position, messages, value) in fields.items():
         shown = repr(value)
         if len(shown) > MAX_SHOWN:
             shown = shown[:MAX_SHOWN] + "..."
-        expected = "; ".join(e["msg"] for e in err.errors())
-        raise PydanticCustomError(
-            "invalid_value", "{expected}; got {got}", {"expected": expected, "got": shown}
-        ) from None
+        details[position] = InitErrorDetails(
+            type=PydanticCustomError(
+                "invalid_value",
+                "{expected}; got {got}",
+                {"expected": "; ".join(messages), "got": shown},
+            ),
+            loc=(name,),
+            input=value,
+        )
+    return ValidationError.from_exception_data(err.title, details)
 
 
-EXPLAINED = WrapValidator(_with_received)
+class Explained(BaseModel):
+    """A request model whose validation errors say what arrived (`_with_received`).
+
+    One wrap validator per record, not per field: a 1,000-record body is validated with
+    1,000 Python calls instead of 11,000 (the field validators were ~4 % of such a
+    request's server time). Unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _explain(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as err:
+            raise _with_received(err) from None
+
+
+class ExplainedExport(Explained):
+    """The same for rows of a raw export, whose extra columns are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 def _describe(feature: Feature) -> str:
@@ -75,7 +117,7 @@ def field_for(feature: Feature) -> tuple[Any, Any]:
     annotation = _value_type(feature)
     if feature.missing is not MissingRule.reject:
         annotation = annotation | None
-    return Annotated[annotation, EXPLAINED], Field(..., description=_describe(feature))
+    return annotation, Field(..., description=_describe(feature))
 
 
 def _model_name(spec: Spec, suffix: str) -> str:
@@ -85,13 +127,13 @@ def _model_name(spec: Spec, suffix: str) -> str:
 def record_model(spec: Spec) -> type[BaseModel]:
     """One flat record: the id, then every feature at the top level."""
     id_field = (
-        Annotated[str, Field(min_length=1, max_length=128), EXPLAINED],
+        Annotated[str, Field(min_length=1, max_length=128)],
         Field(..., description="Customer id; echoed back in the answer."),
     )
     fields = {spec.id_column: id_field} | {f.name: field_for(f) for f in spec.features}
     return create_model(
         _model_name(spec, "Record"),
-        __config__=ConfigDict(extra="forbid"),
+        __base__=Explained,
         __doc__=spec.purpose,
         **fields,
     )
@@ -132,11 +174,11 @@ def transaction_model(spec: Spec) -> type[BaseModel]:
     roles = spec.data.transactions
     if roles is None:
         raise ValueError(f"spec {spec.name!r} declares no transactions")
-    text = Annotated[str | None, EXPLAINED]
+    text = str | None
     fields: dict[str, Any] = {
-        roles.columns.customer_id: (Annotated[str, Field(min_length=1), EXPLAINED], ...),
+        roles.columns.customer_id: (Annotated[str, Field(min_length=1)], ...),
         roles.columns.amount: (
-            Annotated[float | None, Field(allow_inf_nan=False), EXPLAINED],
+            Annotated[float | None, Field(allow_inf_nan=False)],
             Field(..., description="amount; its sign is taken from the type column"),
         ),
     }
@@ -144,9 +186,7 @@ def transaction_model(spec: Spec) -> type[BaseModel]:
         column = getattr(roles.columns, role)
         if column is not None:
             fields[column] = (text, Field(None, description=f"the {role} column"))
-    return create_model(
-        _model_name(spec, "Transaction"), __config__=ConfigDict(extra="ignore"), **fields
-    )
+    return create_model(_model_name(spec, "Transaction"), __base__=ExplainedExport, **fields)
 
 
 def profile_model(spec: Spec, profile_features: list[str]) -> type[BaseModel]:

@@ -150,6 +150,8 @@ answer = {"probability": 0.25, "prediction": 1, "risk_tier": "medium", "reasons"
 for n in (3, 1, 2):
     records = [dict(record, user_id=f"U{n}{i}") for i in range(n)]
     log.log(records, [answer] * n)
+# Text that looks like a row boundary in JSON stays inside its row.
+log.log([dict(record, user_id='Q},{"1\\\\'), dict(record, user_id="Q2")], [answer] * 2)
 sampled = PredictionLog(spec, "filing_dropoff:sampled", sys.argv[2], sample_rate=0.5)
 for start in range(0, 200, 20):
     records = [dict(record, user_id=f"S{start + i}") for i in range(20)]
@@ -176,7 +178,8 @@ def test_prediction_log_writes_one_json_row_per_record_with_a_schema(small_log):
     data = root / MONITOR / "data" / "data.0.log"
     logged = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
     rows = [r for r in logged if r[MODEL_COLUMN] == "filing_dropoff:abc"]
-    assert [r["user_id"] for r in rows] == ["U30", "U31", "U32", "U10", "U20", "U21"]
+    ids = ["U30", "U31", "U32", "U10", "U20", "U21", 'Q},{"1\\', "Q2"]
+    assert [r["user_id"] for r in rows] == ids
     sampled = [r for r in logged if r[MODEL_COLUMN] == "filing_dropoff:sampled"]
     assert 60 < len(sampled) < 140  # about half of 200
     assert len(rows) + len(sampled) == len(logged)
@@ -203,7 +206,7 @@ def test_read_prediction_log_takes_the_root_the_monitor_the_data_folder_or_a_fil
     for where in (root, root / MONITOR, data, data / "data.0.log"):
         frame = read_prediction_log(where, USE_CASE)
         assert len(frame) == expected
-        assert (frame[MODEL_COLUMN] == "filing_dropoff:abc").sum() == 6
+        assert (frame[MODEL_COLUMN] == "filing_dropoff:abc").sum() == 8
         assert frame.attrs["skipped_lines"] == 0
         assert frame.attrs["files"] == [str(data / "data.0.log")]
 
