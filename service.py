@@ -164,13 +164,16 @@ class RiskService:
         )
         self.coalescer = Coalescer(self.score)
         # The loaded model lives as long as the process: keep the garbage collector from
-        # walking it on every gen-2 pass (long p99 tails under load otherwise).
+        # walking it on every gen-2 pass, and make those passes rarer (long p99 tails under
+        # load otherwise; see `Settings.gc_full_every`).
         gc.collect()
         gc.freeze()
+        young, middle, _ = gc.get_threshold()
+        gc.set_threshold(young, middle, SETTINGS.gc_full_every)
 
     def score(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Answers for flat records, each logged with its inputs when the log is on."""
-        answers = self.scorer.score_records(records)
+        answers = self.scorer.score_records(records, explain=SETTINGS.reasons)
         if self.predlog is not None:
             self.predlog.log(records, answers)
         return answers

@@ -82,6 +82,8 @@ class Settings:
     batch_max_size: int
     batch_max_latency_ms: int
     prediction_log: bool = True  # every answer logged for drift checks (the default)
+    gc_full_every: int = 100  # young collections between full ones (Python's default: 10)
+    reasons: bool = True  # reason codes in every answer (the default)
 
     def env(self) -> dict[str, str]:
         return {
@@ -89,13 +91,16 @@ class Settings:
             "RISKBENTO_BATCH_MAX_SIZE": str(self.batch_max_size),
             "RISKBENTO_BATCH_MAX_LATENCY_MS": str(self.batch_max_latency_ms),
             "RISKBENTO_PREDICTION_LOG": str(self.prediction_log).lower(),
+            "RISKBENTO_GC_FULL_EVERY": str(self.gc_full_every),
+            "RISKBENTO_REASONS": str(self.reasons).lower(),
         }
 
     def label(self) -> str:
         return (
             f"workers={self.workers}, batch_max_size={self.batch_max_size}, "
             f"batch_max_latency_ms={self.batch_max_latency_ms}, "
-            f"prediction_log={'on' if self.prediction_log else 'off'}"
+            f"prediction_log={'on' if self.prediction_log else 'off'}, "
+            f"gc_full_every={self.gc_full_every}, reasons={'on' if self.reasons else 'off'}"
         )
 
 
@@ -701,8 +706,31 @@ def render(report: dict[str, Any]) -> str:
                     f"{_f(r['rows_per_s'])} | {_f(r['p50_ms'], 2)} | {_f(r['p99_ms'], 2)} | "
                     f"{r['errors']} | {r['server_cores']:.2f} ({workers}) |"
                 )
+        lines += _floor_line(report)
     lines += ["", f"Plot: `{report['files']['png']}`.", ""]
     return "\n".join(lines)
+
+
+def _floor_line(report: dict[str, Any]) -> list[str]:
+    """riskbento doing the tuned peer's work (no reasons, no log) against the tuned peer."""
+    entry = next(
+        (e for e in report["sweep"] if not e["settings"].get("reasons", True)
+         and not e["settings"].get("prediction_log", True)),
+        None,
+    )  # fmt: skip
+    predict = entry and next(
+        (r for r in entry["results"] if r["scenario"] == RISKBENTO_SCENARIOS[0][0]), None
+    )
+    peer = predict and _get(report["served"], PEER_SCENARIO["tuned"], predict["concurrency"])
+    if not (predict and peer):
+        return []
+    return [
+        "",
+        f"Without reasons and without the prediction log (the tuned peer's work), riskbento "
+        f"`/predict` at c={predict['concurrency']} ran {_f(predict['rps'])} req/s: "
+        f"{_f(_ratio(predict['rps'], peer['rps']), 3)}x the tuned peer ({_f(peer['rps'])} req/s "
+        f"in the main run).",
+    ]
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
@@ -769,6 +797,9 @@ def sweep_configs(chosen: Settings, smoke: bool) -> list[Settings]:
         replace(chosen, batch_max_size=64),
         replace(chosen, batch_max_latency_ms=1_000),
         replace(chosen, prediction_log=False),  # what logging every answer costs
+        replace(chosen, gc_full_every=10),  # Python's garbage collector defaults
+        # The tuned peer's work: no reasons, nothing logged; what is left is the framework.
+        replace(chosen, reasons=False, prediction_log=False),
     ]
     return [c for c in dict.fromkeys(candidates) if c != chosen]
 

@@ -169,7 +169,6 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self.route_max_bytes.get(scope["path"], self.max_bytes)
-        too_large = f"request body too large: {scope['path']} accepts at most {limit:,} bytes, got"
         length = _header(scope, b"content-length")
         if length is None:
             # No Content-Length (a chunked body): read it here, counting, then hand it on.
@@ -179,13 +178,14 @@ class BodyLimit:
                 return
             status, problem = (
                 413,
-                f"{too_large} at least {size:,} (a chunked body, read until it passed the limit)",
+                f"{_too_large(scope, limit)} at least {size:,} (a chunked body, read until it "
+                "passed the limit)",
             )
         elif not length.isdigit():
             shown = length.decode("latin-1")[:40]
             status, problem = 400, f"expected Content-Length to be a number of bytes, got {shown!r}"
         elif int(length) > limit:
-            status, problem = 413, f"{too_large} {int(length):,} (Content-Length)"
+            status, problem = 413, f"{_too_large(scope, limit)} {int(length):,} (Content-Length)"
         else:
             await self.app(scope, receive, send)
             return
@@ -193,6 +193,10 @@ class BodyLimit:
             "%d %s %s from %s: %s", status, scope["method"], scope["path"], _client(scope), problem
         )
         await JSONResponse({"error": problem}, status_code=status)(scope, receive, send)
+
+
+def _too_large(scope: Scope, limit: int) -> str:
+    return f"request body too large: {scope['path']} accepts at most {limit:,} bytes, got"
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[list[Message], int]:
