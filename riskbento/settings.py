@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     # Serving: which model answers, and how the server runs it.
     use_case: str = DEFAULT_USE_CASE
     model_tag: str | None = None  # default `<use_case>:latest`
-    workers: int = 2  # one per core: `make bench` measured 3,200 vs 1,824 req/s for 1 worker
+    workers: int = 2  # one per core: 1,000-record bodies 53,200 rows/s vs 22,600 with 1 (make bench)
     # Reason codes in every answer (the default). Off, answers carry `reasons: []`: for a
     # deployment that never shows them; `make bench` measures what they cost.
     reasons: bool = True
@@ -28,12 +28,13 @@ class Settings(BaseSettings):
     request_timeout_s: float = 10.0
     # Young-generation collections between two full garbage collections (Python: 10). A full
     # one walks every live request, and BentoML's timeout middleware keeps each request's
-    # context alive for `request_timeout_s`: 35-68 ms per full collection at ~2,000 req/s
-    # per worker. Ten times rarer took /predict p99 at c=32 from 21-30 ms to 16-18 ms.
+    # context alive for `request_timeout_s`: 36-68 ms per full collection at ~2,000 req/s
+    # per worker. Ten times rarer: 1-record /predict_batch bodies at c=32 p99 21.01 ms vs
+    # 65.91 with Python's 10 (make bench sweep).
     gc_full_every: PositiveInt = 100
     max_batch_records: int = 1_000  # per /predict_batch request body
     # Adaptive batching: records merged into one model call (a larger body is cut into
-    # sequential calls: 1,000 served 26,600 rows/s, 64 only 13,200), and the deadline after
+    # sequential calls: 1,000 served 53,200 rows/s, 64 only 19,400), and the deadline after
     # which a queued request is shed with a 503 (not a wait window: keep it at the timeout).
     batch_max_size: int = 1_000
     batch_max_latency_ms: int = 10_000
