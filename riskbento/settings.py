@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     # Serving: which model answers, and how the server runs it.
     use_case: str = DEFAULT_USE_CASE
     model_tag: str | None = None  # default `<use_case>:latest`
-    workers: int = 2  # one per core: 1,000-record bodies 53,200 rows/s vs 22,600 with 1 (make bench)
+    workers: int = 2  # one per core: 1,000-record bodies 53,200 rows/s vs 22,600 with 1 (bench)
     # Reason codes in every answer (the default). Off, answers carry `reasons: []`: for a
     # deployment that never shows them; `make bench` measures what they cost.
     reasons: bool = True

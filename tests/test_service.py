@@ -115,6 +115,21 @@ def test_reasons_name_the_feature_and_the_value_sent(serve):
         assert ("raises" in reason["text"]) == (reason["effect"] > 0)
 
 
+def test_reasons_switched_off_leave_the_score_and_the_schema(serve, monkeypatch):
+    """RISKBENTO_REASONS=false: the same probability, decision and tier, `reasons: []`."""
+    client, module = serve("credit_risk")
+    _, explained = post(client, "/predict", CONTRACT)
+    monkeypatch.setattr(module, "SETTINGS", module.SETTINGS.model_copy(update={"reasons": False}))
+    status, plain = post(client, "/predict", CONTRACT)
+    assert status == 200
+    assert explained["reasons"] and plain["reasons"] == []
+    assert {k: v for k, v in plain.items() if k != "reasons"} == {
+        k: v for k, v in explained.items() if k != "reasons"
+    }
+    status, batch = post(client, "/predict_batch", {"records": [CONTRACT]})
+    assert status == 200 and batch == [plain]
+
+
 def _test_split(use_case: str, tag: str, builtin_spec) -> tuple[pd.DataFrame, pd.DataFrame]:
     spec = builtin_spec(use_case)
     data = assemble(spec)
