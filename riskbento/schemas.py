@@ -32,34 +32,38 @@ UNCHANGED = frozenset({"missing", "extra_forbidden"})  # no value arrived to sho
 def _with_received(err: ValidationError) -> ValidationError:
     """pydantic's errors with the value that arrived: one error per field, its messages
     joined and the value appended (a missing or unexpected field keeps its own message)."""
-    details: list[InitErrorDetails] = []
-    fields: dict[Any, tuple[int, list[str], Any]] = {}  # field -> (position, messages, input)
+    order: list[InitErrorDetails | str] = []  # unchanged errors and field names, as they came
+    fields: dict[str, tuple[list[str], Any]] = {}  # field -> (messages, the value sent)
     for error in err.errors():
         loc = error["loc"]
         if error["type"] in UNCHANGED or not loc:
             detail = InitErrorDetails(type=error["type"], loc=loc, input=error["input"])
             if "ctx" in error:
                 detail["ctx"] = error["ctx"]
-            details.append(detail)
-        elif loc[0] in fields:
-            fields[loc[0]][1].append(error["msg"])
+            order.append(detail)
+        elif (name := str(loc[0])) in fields:
+            fields[name][0].append(error["msg"])
         else:
-            fields[loc[0]] = (len(details), [error["msg"]], error["input"])
-            details.append(InitErrorDetails(type="missing", loc=loc, input=None))  # placeholder
-    for name, (position, messages, value) in fields.items():
-        shown = repr(value)
-        if len(shown) > MAX_SHOWN:
-            shown = shown[:MAX_SHOWN] + "..."
-        details[position] = InitErrorDetails(
-            type=PydanticCustomError(
-                "invalid_value",
-                "{expected}; got {got}",
-                {"expected": "; ".join(messages), "got": shown},
-            ),
-            loc=(name,),
-            input=value,
-        )
-    return ValidationError.from_exception_data(err.title, details)
+            fields[name] = ([error["msg"]], error["input"])
+            order.append(name)
+    return ValidationError.from_exception_data(
+        err.title, [_field_error(e, *fields[e]) if isinstance(e, str) else e for e in order]
+    )
+
+
+def _field_error(name: str, messages: list[str], value: Any) -> InitErrorDetails:
+    shown = repr(value)
+    if len(shown) > MAX_SHOWN:
+        shown = shown[:MAX_SHOWN] + "..."
+    return InitErrorDetails(
+        type=PydanticCustomError(
+            "invalid_value",
+            "{expected}; got {got}",
+            {"expected": "; ".join(messages), "got": shown},
+        ),
+        loc=(name,),
+        input=value,
+    )
 
 
 class Explained(BaseModel):

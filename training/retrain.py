@@ -236,16 +236,18 @@ def challenger_spec(
 # ---------------------------------------------------------------- the comparison
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Decision:
+    """The comparison's outcome; the champion-side fields stay empty when there is none."""
+
     metric: str
-    champion_score: float | None
+    champion_score: float | None = None
     challenger_score: float
-    gain: float | None  # positive: the challenger is better, whatever the metric's direction
-    margin: float | None  # the gain must exceed this
-    bootstrap_std: float | None
-    resamples: int
-    confidence: float
+    gain: float | None = None  # positive: the challenger is better, whatever the direction
+    margin: float | None = None  # the gain must exceed this
+    bootstrap_std: float | None = None
+    resamples: int = 0
+    confidence: float = CONFIDENCE
     promote: bool
     why: str
 
@@ -289,13 +291,7 @@ def decide(
     if p_champion is None:
         return Decision(
             metric=metric,
-            champion_score=None,
             challenger_score=challenger,
-            gain=None,
-            margin=None,
-            bootstrap_std=None,
-            resamples=0,
-            confidence=CONFIDENCE,
             promote=True,
             why="there is no champion yet: the challenger becomes the first model",
         )
@@ -326,7 +322,6 @@ def decide(
         margin=margin,
         bootstrap_std=std,
         resamples=resamples,
-        confidence=CONFIDENCE,
         promote=promote,
         why=why,
     )
