@@ -18,11 +18,11 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from riskbento import predlog, schemas, security, telemetry
-from riskbento.predlog import PredictionLog
-from riskbento.scoring import Scorer, find_model, model_card
-from riskbento.settings import get_settings
-from riskbento.spec import Spec
+from core.settings import get_settings
+from core.spec import Spec
+from model.scorer import Scorer, find_model, model_card
+from serving import predlog, schemas, security, telemetry
+from serving.predlog import PredictionLog
 
 SETTINGS = get_settings()
 MODEL = find_model(SETTINGS.serving_tag)
@@ -143,7 +143,7 @@ class Coalescer:
     logging={"access": {"enabled": SETTINGS.access_log}},
     # The tracing middleware costs ~0.3 ms a request even when nothing is sampled.
     tracing={"excluded_urls": list(JSON_ROUTES)},
-    # Prediction log (`riskbento/predlog.py`): JSON lines under the folder below, one file
+    # Prediction log (`serving/predlog.py`): JSON lines under the folder below, one file
     # per worker; `make drift` reads them. OTLP instead: see README "Monitoring".
     monitoring={
         "enabled": SETTINGS.prediction_log,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from core.spec import Spec
 from features.transactions import CleaningCounts, build_customer_features
-from riskbento.spec import Spec
 
 
 def customer_features(
@@ -26,3 +26,15 @@ def customer_features(
         [table.reset_index(drop=True), aggregates[new].reset_index(drop=True)], axis=1
     )
     return joined.set_axis(table.index), counts
+
+
+def dedupe_table(table: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Drop verbatim repeats; drop every row of an id whose rows disagree (no guessing)."""
+    unique = table.drop_duplicates()
+    repeated = unique[id_column].duplicated(keep=False)
+    counts = {
+        "rows_in": len(table),
+        "exact_duplicates_dropped": len(table) - len(unique),
+        "conflicting_id_rows_dropped": int(repeated.sum()),
+    }
+    return unique[~repeated], counts

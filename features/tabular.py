@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from riskbento.spec import Feature, FeatureType, MissingRule, Spec
+from core.spec import Feature, FeatureType, MissingRule, Spec
 
 # linear: impute + scale + one-hot; forest: impute + one-hot; boosting: NaN kept where allowed
 Family = Literal["linear", "forest", "boosting"]

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype, is_string_dtype
 
-from features.catalogue import DEFAULT_CATEGORIES, aggregate_catalogue
+from core.catalogue import DEFAULT_CATEGORIES, aggregate_catalogue
 
 if TYPE_CHECKING:
-    from riskbento.spec import Transactions
+    from core.spec import Transactions
 
 __all__ = [
     "DEFAULT_CATEGORIES",

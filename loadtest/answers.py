@@ -2,7 +2,8 @@
 two such records: the check that a refactor or a retrain changed no answer.
 
     python -m loadtest.answers record credit_risk --out before/      # serve, ask, write
-    python -m loadtest.answers record credit_risk --out after/ --payloads before/credit_risk.payloads.json
+    python -m loadtest.answers record credit_risk --out after/ \
+        --payloads before/credit_risk.payloads.json                  # the same records
     python -m loadtest.answers compare before/credit_risk.json after/credit_risk.json
 
 `record` serves `<use case>:latest` with a real `bentoml serve`, sends every hold-out
@@ -40,16 +41,15 @@ def _post(url: str, body: Any) -> Any:
 
 def record(use_case: str, out: Path, payloads: Path | None) -> Path:
     """Serve the use case's latest model and write its answers under `out`."""
+    from core.spec import load_spec
     from loadtest.run import build_payloads
-    from riskbento.scoring import find_model
-    from riskbento.spec import Spec, load_spec
+    from model.scorer import find_model
 
     out.mkdir(parents=True, exist_ok=True)
     name = load_spec(use_case, check_data=False).name
     model = find_model(f"{name}:latest")
     if payloads is None:
-        model_spec = Spec.model_validate(model.info.metadata["spec"])
-        payload = build_payloads(use_case, model_spec, limit=sys.maxsize)
+        payload = build_payloads(use_case, str(model.tag), limit=sys.maxsize)
         payloads = out / f"{name}.payloads.json"
         payloads.write_text(json.dumps(payload), encoding="utf-8")
     records = json.loads(payloads.read_text(encoding="utf-8"))["records"]

@@ -49,12 +49,12 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from core.machine import machine_facts, package_versions
+from core.names import PROJECT_ROOT
 from loadtest import peers
 from loadtest.loadgen import nearest_rank
 from loadtest.process import ServerProcess, bentoml_serve, free_port, http
 from loadtest.run import build_payloads
-from riskbento.constants import PROJECT_ROOT
-from riskbento.machine import machine_facts, package_versions
 
 DEFAULT_USE_CASE = "filing_dropoff"
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
@@ -151,11 +151,11 @@ def own_cpu() -> float:
 # ---------------------------------------------------------------- records
 
 
-def load_records(use_case: str, spec: Any, limit: int) -> tuple[list[dict], str]:
+def load_records(use_case: str, tag: str, spec: Any, limit: int) -> tuple[list[dict], str]:
     """Records a caller would send: the use case's inference hold-out, else the example
     file with varied ids."""
     try:
-        payloads = build_payloads(use_case, spec, limit=limit)
+        payloads = build_payloads(use_case, tag, limit=limit)
         return payloads["records"], payloads["source"]
     except (Exception, SystemExit) as err:  # no data on this machine: the example still works
         example = PROJECT_ROOT / "examples" / f"{spec.name}.json"
@@ -872,7 +872,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work.mkdir(exist_ok=True)
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 
-    from riskbento.scoring import Scorer
+    from model.scorer import Scorer
 
     use_case_name = Path(args.use_case).stem if args.use_case.endswith(".yaml") else args.use_case
     scorer = Scorer.from_store(args.model_tag or f"{use_case_name}:latest")
@@ -880,7 +880,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     machine = machine_facts()
     log(f"{spec.name} ({tag}) on {machine['cores']} cores ({machine['cpu_model']}), "
         f"load average {machine['load_average_at_start']}")  # fmt: skip
-    records, source = load_records(args.use_case, spec, limit=1_000)
+    records, source = load_records(args.use_case, scorer.tag, spec, limit=1_000)
     log(f"{len(records)} records from {source}")
 
     inproc = in_process(scorer, records, plan)

@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskbento.machine import machine_facts, package_versions
-from riskbento.spec import Transactions
+from core.machine import machine_facts, package_versions
+from core.spec import Transactions
 
 SEED = 2024
 ROWS_PER_CUSTOMER = 30

@@ -3,7 +3,7 @@
 Each is an app factory for `uvicorn --factory`, reading the model from the BentoML
 store (`RISKBENTO_BENCH_MODEL_TAG`, default `<RISKBENTO_USE_CASE>:latest`), and
 validating the body with the same generated request model riskbento uses
-(`riskbento.schemas.record_model`):
+(`serving.schemas.record_model`):
 
 - `plain_app`: how a team typically ships a scikit-learn model: a sync endpoint,
   `pd.DataFrame([record])` -> the fitted pipeline -> `predict_proba` per request,
@@ -53,10 +53,10 @@ def plain_app() -> Any:
     import pandas as pd
     from fastapi import FastAPI
 
+    from core.spec import Spec
     from features.tabular import prepare_frame
-    from riskbento import schemas
-    from riskbento.spec import Spec
-    from training import store
+    from model import store
+    from serving import schemas
 
     model = bentoml.models.get(_tag())
     pipeline = store.load_pipeline(model)
@@ -85,8 +85,8 @@ def _tuned(full_answer: bool) -> Any:
     from fastapi.responses import Response
 
     from features.tabular import columns_from_records
-    from riskbento import schemas
-    from riskbento.scoring import Scorer
+    from model.scorer import Scorer
+    from serving import schemas
 
     scorer = Scorer.from_store(_tag())
     spec = scorer.spec

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from riskbento.constants import PROJECT_ROOT
+from core.names import PROJECT_ROOT
 
 STARTUP_TIMEOUT_S = 180
 LOG_TAIL_CHARS = 3_000

@@ -34,9 +34,9 @@ from typing import Any
 
 import psutil
 
+from core.machine import machine_facts, package_versions
+from core.names import DEFAULT_USE_CASE, PROJECT_ROOT
 from loadtest.process import ServerProcess, bentoml_serve, free_port, http
-from riskbento.constants import DEFAULT_USE_CASE, PROJECT_ROOT
-from riskbento.machine import machine_facts, package_versions
 
 OBJECTIVE_P99_MS = 100.0
 BRIEF_PER_HOUR = 1_000
@@ -70,19 +70,22 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------- payloads
 
 
-def build_payloads(use_case: str, model_spec: Any, limit: int = PAYLOAD_LIMIT) -> dict[str, Any]:
-    """Records of the use case's inference hold-out, typed as a caller sends them and
-    checked against the served model's request schema (rows it would reject are left out)."""
+def build_payloads(use_case: str, tag: str, limit: int = PAYLOAD_LIMIT) -> dict[str, Any]:
+    """Records of the inference hold-out stored with model `tag`, typed as a caller sends
+    them and checked against the model's request schema (rows it would reject are left out)."""
     from pydantic import ValidationError
 
+    from core.spec import FeatureType, Spec, load_spec
     from features.tabular import prepare_frame
-    from riskbento import schemas
-    from riskbento.spec import FeatureType, load_spec
-    from training.train import assemble
+    from model.holdout import split_rows
+    from model.scorer import find_model
+    from serving import schemas
 
     spec = load_spec(use_case)
-    data = assemble(spec)
-    frame = data.frame[(data.split == "inference").to_numpy()]
+    model = find_model(tag)
+    model_spec = Spec.model_validate(model.info.metadata["spec"])
+    cap = model.info.metadata.get("amount_cap")
+    frame = split_rows(model, spec, "inference", cap).frame
     table = prepare_frame(frame, model_spec).astype(object)
     table = table.where(table.notna(), None)
     for feature in model_spec.features:
@@ -378,16 +381,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = args.out or PROJECT_ROOT / "reports" / "loadtest" / ("smoke" if args.smoke else "")
     clear_outputs(out)
 
-    from riskbento.scoring import find_model
-    from riskbento.settings import get_settings
-    from riskbento.spec import Spec, load_spec
+    from core.settings import get_settings
+    from core.spec import load_spec
+    from model.scorer import find_model
 
     name = load_spec(args.use_case, check_data=False).name
     tag = args.model_tag or f"{name}:latest"
     model = find_model(tag)
-    model_spec = Spec.model_validate(model.info.metadata["spec"])
     log(f"payloads from {args.use_case}'s inference hold-out")
-    payload = build_payloads(args.use_case, model_spec)
+    payload = build_payloads(args.use_case, str(model.tag))
     payload_file = out / "payloads.json"
     payload_file.write_text(json.dumps(payload), encoding="utf-8")
     mean_records = (1 - BATCH_SHARE) + BATCH_SHARE * sum(BATCH_RECORDS) / 2

@@ -6,14 +6,14 @@ import time
 from datetime import date
 from pathlib import Path
 
-from riskbento.constants import BUILTIN_USE_CASES
-from riskbento.errors import UserError
-from riskbento.settings import get_settings
-from riskbento.spec import load_spec
+from core.errors import UserError
+from core.names import BUILTIN_USE_CASES
+from core.settings import get_settings
+from core.spec import load_spec
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from riskbento import datagen
+    import datagen
 
     names = [args.use_case] if args.use_case else list(BUILTIN_USE_CASES)
     for name in names:
@@ -25,7 +25,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_quality(args: argparse.Namespace) -> int:
-    from riskbento import quality
+    from jobs import quality
 
     names = [args.use_case] if args.use_case else list(BUILTIN_USE_CASES)
     for name in names:
@@ -35,7 +35,7 @@ def _cmd_quality(args: argparse.Namespace) -> int:
 
 
 def _existing_model(use_case: str) -> str | None:
-    from riskbento.scoring import ModelNotFound, find_model
+    from model.scorer import ModelNotFound, find_model
 
     try:
         return str(find_model(f"{load_spec(use_case, check_data=False).name}:latest").tag)
@@ -62,7 +62,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from riskbento.batch import score_use_case
+    from jobs.batch import score_use_case
 
     names = [args.use_case] if args.use_case else list(BUILTIN_USE_CASES)
     for name in names:
@@ -71,7 +71,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_score_file(args: argparse.Namespace) -> int:
-    from riskbento.batch import score_file
+    from jobs.batch import score_file
 
     score_file(args.use_case, args.records, args.output, args.transactions)
     return 0
@@ -91,14 +91,14 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
-    from riskbento.drift import run_drift
+    from jobs.drift import run_drift
 
     log = args.log or get_settings().prediction_log_dir
     return run_drift(args.use_case, log, args.out, args.model_tag)
 
 
 def _cmd_traffic(args: argparse.Namespace) -> int:
-    from riskbento.drift import make_traffic
+    from jobs.drift import make_traffic
 
     done = make_traffic(args.use_case, args.out, args.shift, args.rows, args.model_tag)
     moved = "; ".join(f"{k} {v}" for k, v in done["shifted"].items()) or "none"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from riskbento import datagen
-from riskbento.constants import PROJECT_ROOT, USECASES_DIRNAME
-from riskbento.spec import Spec, load_spec
+import datagen
+from core.names import PROJECT_ROOT, USECASES_DIRNAME
+from core.spec import Spec, load_spec
 
 _STORE_ENV = "BENTOML_HOME"
 

@@ -6,8 +6,8 @@ import bentoml
 import pandas as pd
 import pytest
 
-from riskbento.batch import score_use_case, unlabeled_frame
-from riskbento.scoring import Scorer
+from jobs.batch import score_use_case, unlabeled_frame
+from model.scorer import Scorer
 
 pytestmark = pytest.mark.slow
 

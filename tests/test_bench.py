@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from riskbento.constants import USECASES_DIRNAME
+from core.names import USECASES_DIRNAME
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from riskbento.datagen import churn as gen
-from riskbento.spec import MissingRule
+from core.spec import MissingRule
+from datagen import churn as gen
 
 USE_CASE = "churn"
 CHURNERS = 1_869  # in IBM's file: 26.5 % of 7,043

@@ -9,8 +9,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from datagen import credit_risk as gen
 from features.transactions import DEFAULT_CATEGORIES
-from riskbento.datagen import credit_risk as gen
 
 USE_CASE = "credit_risk"
 CONTRACT_FEATURES = [

@@ -8,8 +8,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from riskbento.datagen import default as gen
-from riskbento.spec import MissingRule
+from core.spec import MissingRule
+from datagen import default as gen
 
 USE_CASE = "default"
 RATE_TOLERANCE = 0.002  # 1.5 % +- 0.2 pp

@@ -9,8 +9,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from riskbento.datagen import filing_dropoff as gen
-from riskbento.spec import FeatureType
+from core.spec import FeatureType
+from datagen import filing_dropoff as gen
 
 USE_CASE = "filing_dropoff"
 BRIEF_COLUMNS = [

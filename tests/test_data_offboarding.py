@@ -11,8 +11,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from riskbento.datagen import offboarding as gen
-from riskbento.spec import FeatureType
+from core.spec import FeatureType
+from datagen import offboarding as gen
 
 USE_CASE = "offboarding"
 FILES = [

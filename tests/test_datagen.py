@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from riskbento import datagen
-from riskbento.constants import BUILTIN_USE_CASES
-from riskbento.quality import schema_findings
+import datagen
+from core.names import BUILTIN_USE_CASES
+from jobs.quality import schema_findings
 
 
 @pytest.mark.parametrize("use_case", BUILTIN_USE_CASES)

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
+from core.names import PROJECT_ROOT
+from core.settings import Settings
+from core.spec import load_spec
 from loadtest.process import ServerProcess, bentoml_serve, free_port
-from riskbento.constants import PROJECT_ROOT
-from riskbento.settings import Settings
-from riskbento.spec import load_spec
 
 DEPLOY = PROJECT_ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -39,7 +39,7 @@ MAKEFILE = PROJECT_ROOT / "Makefile"
 
 PROBES = {"readinessProbe": "/readyz", "livenessProbe": "/livez"}
 KUSTOMIZE_KINDS = {"Kustomization", "Component"}
-# The interface agreed with riskbento/drift.py's author (its DRIFT_METRICS).
+# The interface agreed with jobs/drift.py's author (its DRIFT_METRICS).
 AGREED_DRIFT_METRICS = {
     "riskbento_drift_psi",
     "riskbento_drift_detected",
@@ -246,7 +246,7 @@ def _drift_exposition() -> str:
     """What the drift job writes and pushes, for a run with two columns."""
     from prometheus_client import generate_latest
 
-    from riskbento import drift
+    from jobs import drift
 
     # Only the attributes metrics_registry reads; building a real run needs a model and a log.
     run = SimpleNamespace(
@@ -259,7 +259,7 @@ def _drift_exposition() -> str:
 
 
 def _drift_metric_names() -> set[str]:
-    from riskbento.drift import DRIFT_METRICS
+    from jobs.drift import DRIFT_METRICS
 
     return set(DRIFT_METRICS)
 
@@ -401,7 +401,7 @@ def test_config_names_real_settings_with_valid_values():
             ):
                 env |= {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
     unknown = sorted(set(env) - set(fields))
-    assert not unknown, f"expected RISKBENTO_* names from riskbento/settings.py, got {unknown}"
+    assert not unknown, f"expected RISKBENTO_* names from core/settings.py, got {unknown}"
     # Validates types (workers an int, access log a bool) the way the server will read them.
     Settings.model_validate({fields[k]: v for k, v in env.items()})
     # `make image` bakes these into the image; set here they would override its own model.
@@ -501,7 +501,7 @@ def test_dashboard_promql_parses(tmp_path):
 
 
 def test_drift_metric_names_match_the_drift_module():
-    """The alerts and dashboard use riskbento/drift.py's names, the ones agreed with its
+    """The alerts and dashboard use jobs/drift.py's names, the ones agreed with its
     author."""
     drift = _drift_metric_names()
     assert drift == AGREED_DRIFT_METRICS, f"drift.py exports {sorted(drift)}"

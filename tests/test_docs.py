@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from core.names import PROJECT_ROOT
+from core.settings import Settings
 from riskbento.__main__ import main as riskbento_cli
-from riskbento.constants import PROJECT_ROOT
-from riskbento.settings import Settings
 
 DEPLOYMENT = PROJECT_ROOT / "docs" / "deployment.md"
 README = PROJECT_ROOT / "README.md"
@@ -182,7 +182,7 @@ def test_every_setting_named_in_the_deployment_doc_exists():
     known = {f"RISKBENTO_{name.upper()}" for name in Settings.model_fields}
     named = set(re.findall(r"\bRISKBENTO_[A-Z_]+\b", DEPLOYMENT.read_text()))
     assert named, "the doc names no RISKBENTO_* setting"
-    assert not named - known, f"not settings in riskbento/settings.py: {sorted(named - known)}"
+    assert not named - known, f"not settings in core/settings.py: {sorted(named - known)}"
 
 
 def test_every_alert_named_in_the_deployment_doc_exists():

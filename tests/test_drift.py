@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from riskbento.__main__ import main
-from riskbento.constants import PROJECT_ROOT, USECASES_DIRNAME
-from riskbento.drift import (
+from core.names import PROJECT_ROOT, USECASES_DIRNAME
+from core.settings import get_settings
+from core.spec import SpecError, load_spec, parse_spec
+from jobs.drift import (
     DRIFT_DETECTED,
     DRIFT_LAST_RUN,
     DRIFT_METRICS,
@@ -38,9 +39,8 @@ from riskbento.drift import (
     bin_numeric,
     psi,
 )
-from riskbento.predlog import MODEL_COLUMN, read_prediction_log
-from riskbento.settings import get_settings
-from riskbento.spec import SpecError, load_spec, parse_spec
+from riskbento.__main__ import main
+from serving.predlog import MODEL_COLUMN, read_prediction_log
 from training.reference import numeric_reference
 
 USE_CASE = "filing_dropoff"  # small, and has numeric, categorical and binary features
@@ -137,8 +137,8 @@ def test_spec_drift_thresholds_default_and_are_checked():
 
 _WRITE_LOG = """
 import sys
-from riskbento.predlog import PredictionLog
-from riskbento.spec import load_spec
+from serving.predlog import PredictionLog
+from core.spec import load_spec
 spec = load_spec(sys.argv[1], check_data=False)
 log = PredictionLog(spec, "filing_dropoff:abc", sys.argv[2])
 record = {"user_id": "U1", "age": 30, "income": 1000.5, "employment_type": "student",

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.fastpath import FastPath, NoFastForm, derive
+from core.spec import parse_spec
 from features.tabular import columns_from_frame, columns_from_records, prepare_frame
-from riskbento.spec import parse_spec
+from model.fastpath import FastPath, NoFastForm, derive
+from model.rebalance import METHODS
 from training.candidates import FAMILIES, Candidate, make_pipeline, search_space, soft_vote
-from training.rebalance import METHODS
 
 SPEC = parse_spec(
     {

@@ -8,6 +8,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from core.spec import FeatureType, Transactions, parse_spec
 from features.tabular import DatetimeToDays, build_transformer, prepare_frame
 from features.transactions import (
     DEFAULT_CATEGORIES,
@@ -17,8 +18,7 @@ from features.transactions import (
     clean_text,
     clean_transactions,
 )
-from riskbento.spec import FeatureType, Transactions, parse_spec
-from training.rebalance import RebalancedClassifier
+from model.rebalance import RebalancedClassifier
 
 ROLES = Transactions.model_validate(
     {

@@ -12,9 +12,9 @@ import yaml
 from bentoml._internal.bento.bento import ImageInfo
 from bentoml._internal.bento.build_config import BentoBuildConfig
 
+from core.errors import UserError
+from core.names import PROJECT_ROOT
 from deploy.image import bento, smoke
-from riskbento.constants import PROJECT_ROOT
-from riskbento.errors import UserError
 
 CONTRACT = {
     "customer_id": "CUST001",

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskbento import quality
-from riskbento.constants import BUILTIN_USE_CASES
-from riskbento.spec import Spec, parse_spec
+from core.names import BUILTIN_USE_CASES
+from core.spec import Spec, parse_spec
+from jobs import quality
 
 N = 2_000
 
@@ -170,7 +170,7 @@ DETECTABLE = {
 def test_report_finds_every_injected_problem(builtin_spec, tmp_project, tmp_path, use_case):
     builtin_spec(use_case)  # generates the data
     report = quality.run(tmp_project / "usecases" / f"{use_case}.yaml", tmp_path)
-    injected = importlib.import_module(f"riskbento.datagen.{use_case}").INJECTED_PROBLEMS
+    injected = importlib.import_module(f"datagen.{use_case}").INJECTED_PROBLEMS
     found = {f["check"] for f in report["findings"]}
     assert (set(injected) & DETECTABLE) <= found
     assert (

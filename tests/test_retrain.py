@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from core.datafiles import file_sha256
+from core.errors import UserError
+from core.names import PROJECT_ROOT, USECASES_DIRNAME
+from datagen import filing_dropoff as dropoff_gen
+from model.scorer import Scorer
 from riskbento.__main__ import main
-from riskbento.constants import PROJECT_ROOT, USECASES_DIRNAME
-from riskbento.datagen import filing_dropoff as dropoff_gen
-from riskbento.errors import UserError
-from riskbento.scoring import Scorer
-from riskbento.tabular import file_sha256
 from training.retrain import (
     CHALLENGER_SUFFIX,
     DECISION_DATE_COLUMN,

@@ -27,12 +27,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from core.datafiles import file_sha256
+from core.names import PROJECT_ROOT
+from core.settings import Settings
 from loadtest.process import ServerProcess, bentoml_serve, free_port
-from riskbento import security
-from riskbento.constants import PROJECT_ROOT
-from riskbento.settings import Settings
-from riskbento.tabular import file_sha256
-from training import store
+from model import store
+from serving import security
 
 TOKEN = secrets.token_urlsafe(32)
 NEAR_MISS = TOKEN[:-1] + ("A" if TOKEN[-1] != "A" else "B")

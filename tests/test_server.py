@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import bentoml
 import pytest
 
+from core.names import PROJECT_ROOT
 from loadtest.process import ServerProcess, bentoml_serve, free_port
 from loadtest.process import http as _http
-from riskbento.constants import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -115,7 +115,7 @@ def test_own_metrics_count_what_was_answered(server, trained_tag):
 
 
 def test_every_answer_is_logged_with_its_inputs_for_drift_checks(server, trained_tag):
-    from riskbento.predlog import read_prediction_log
+    from serving.predlog import read_prediction_log
 
     record = {**CONTRACT, "customer_id": "LOGGED-1", "total_credit": 4321.0}
     answer = json.loads(http("POST", f"{server}/predict", json.dumps(record).encode())[1])

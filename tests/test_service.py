@@ -15,10 +15,10 @@ import pytest
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
+from core.names import PROJECT_ROOT
+from core.settings import get_settings
 from features.tabular import prepare_frame
-from riskbento.constants import PROJECT_ROOT
-from riskbento.settings import get_settings
-from training import store
+from model import store
 from training.train import assemble
 
 pytestmark = pytest.mark.slow  # trains quick models first

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from riskbento.constants import BUILTIN_USE_CASES
-from riskbento.spec import FeatureType, MissingRule, SpecError, load_spec
+from core.names import BUILTIN_USE_CASES
+from core.spec import FeatureType, MissingRule, SpecError, load_spec
 
 TABLE = pd.DataFrame(
     {

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from core import metrics
+from core.spec import Costs, load_spec
 from features.tabular import prepare_frame
-from riskbento.spec import Costs, load_spec
-from training import metrics, store
-from training.rebalance import RebalancedClassifier
+from model import store
+from model.rebalance import RebalancedClassifier
 from training.train import QUICK, assemble, train_use_case
 
 

@@ -11,10 +11,10 @@ from sklearn.model_selection import ParameterSampler
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
+from core.spec import Spec
 from features.tabular import Family, build_transformer
-from riskbento.spec import Spec
-from training.ensemble import ENSEMBLE, SoftVote
-from training.rebalance import RebalancedClassifier
+from model.ensemble import ENSEMBLE, SoftVote
+from model.rebalance import RebalancedClassifier
 
 N_JOBS = 2  # the machines this runs on have 2 cores
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskbento.spec import FeatureType, Spec
+from core.spec import FeatureType, Spec
 
 BINS = 10
 

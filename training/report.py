@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from training.metrics import CALIBRATION_BINS
+from core.metrics import CALIBRATION_BINS, tier_table
 
 REPORT_STEM = "training"
 TOP_FEATURES = 15
@@ -77,25 +77,6 @@ def plot_scores(y: np.ndarray, p: np.ndarray, path: Path) -> str:
     ax.set(xlabel="probability", ylabel="density", title="Scores by class (test split)")
     ax.legend()
     return _save(fig, path)
-
-
-def tier_table(y: np.ndarray, p: np.ndarray, tiers: dict[str, float]) -> list[dict[str, Any]]:
-    """Share of customers and risk-event rate in each tier (test split)."""
-    edges = [("low", 0.0, tiers["medium"]), ("medium", tiers["medium"], tiers["high"])]
-    edges.append(("high", tiers["high"], 1.0 + 1e-9))
-    rows = []
-    for name, low, high in edges:
-        inside = (p >= low) & (p < high)
-        rows.append(
-            {
-                "tier": name,
-                "range": f"[{low:g}, {min(high, 1.0):g})",
-                "share": float(inside.mean()),
-                "customers": int(inside.sum()),
-                "risk_event_rate": float(y[inside].mean()) if inside.any() else None,
-            }
-        )
-    return rows
 
 
 def _fmt(value: Any) -> str:

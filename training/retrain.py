@@ -37,14 +37,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from core import metrics
+from core.datafiles import file_sha256, read_transactions
+from core.errors import UserError
+from core.names import BUILTIN_USE_CASES
+from core.spec import Spec, SpecError, load_spec, spec_path
+from datagen.common import write_csv
 from features.customers import customer_features
-from riskbento.constants import BUILTIN_USE_CASES
-from riskbento.datagen.common import write_csv
-from riskbento.errors import UserError
-from riskbento.scoring import ModelNotFound, Scorer, find_model
-from riskbento.spec import Spec, SpecError, load_spec, spec_path
-from riskbento.tabular import file_sha256, read_transactions
-from training import metrics, store
+from model import store
+from model.scorer import ModelNotFound, Scorer, find_model
 from training.report import REPORT_STEM as TRAINING_STEM
 from training.train import FULL, Budget, assemble, train_use_case
 
@@ -638,7 +639,7 @@ def new_cohort(
     synthetic = [u for u in BUILTIN_USE_CASES if u != "churn"]  # churn is real data
     if use_case not in synthetic:
         raise UserError(f"expected a synthetic built-in use case {synthetic}, got {use_case!r}")
-    module = importlib.import_module(f"riskbento.datagen.{use_case}")
+    module = importlib.import_module(f"datagen.{use_case}")
     if seed == module.SEED:
         raise UserError(f"seed {seed} is the built-in data's own: pick another for new customers")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,15 +26,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
-from features.customers import customer_features
+from core import metrics
+from core.datafiles import data_fingerprint, read_table, read_transactions
+from core.machine import package_versions
+from core.spec import Spec, load_spec, spec_path
+from features.customers import customer_features, dedupe_table
 from features.tabular import build_transformer, prepare_frame
 from features.transactions import amount_cap
-from riskbento.machine import package_versions
-from riskbento.spec import Spec, load_spec, spec_path
-from riskbento.tabular import data_fingerprint, read_table, read_transactions
-from training import metrics, store
+from model import store
+from model.rebalance import METHODS
 from training.candidates import FAMILIES, Candidate, make_pipeline, search_space, soft_vote
-from training.rebalance import METHODS
 from training.reference import reference_distributions
 from training.report import write_report
 
@@ -115,18 +116,6 @@ class Assembled:
 
 
 # ---------------------------------------------------------------- data
-
-
-def dedupe_table(table: pd.DataFrame, id_column: str) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Drop verbatim repeats; drop every row of an id whose rows disagree (no guessing)."""
-    unique = table.drop_duplicates()
-    repeated = unique[id_column].duplicated(keep=False)
-    counts = {
-        "rows_in": len(table),
-        "exact_duplicates_dropped": len(table) - len(unique),
-        "conflicting_id_rows_dropped": int(repeated.sum()),
-    }
-    return unique[~repeated], counts
 
 
 def split_rows(y: np.ndarray, seed: int) -> np.ndarray:

@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from riskbento.constants import DEFAULT_USE_CASE, PROJECT_ROOT
-from riskbento.errors import UserError
+from core.errors import UserError
+from core.names import DEFAULT_USE_CASE, PROJECT_ROOT
 
 BENTOFILE = PROJECT_ROOT / "bentofile.yaml"
 PYTHON_VERSION = "3.11"  # the Debian base's Python; `uv venv --python` must find it there
@@ -120,8 +120,8 @@ def _check_docker(base_image: str | None) -> None:
 
 def _model_tag(use_case: str) -> tuple[str, str]:
     """The use case's name and its newest stored model's exact tag."""
-    from riskbento.scoring import find_model
-    from riskbento.spec import load_spec
+    from core.spec import load_spec
+    from model.scorer import find_model
 
     name = load_spec(use_case, check_data=False).name
     return name, str(find_model(f"{name}:latest").tag)

@@ -16,15 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.datafiles import data_fingerprint, read_table, read_transactions
+from core.errors import UserError
+from core.metrics import evaluate, tier_table
+from core.names import TIER_NAMES
+from core.spec import FeatureType, Spec, load_spec
 from features.customers import customer_features
-from riskbento.constants import TIER_NAMES
-from riskbento.errors import UserError
-from riskbento.scoring import Scorer
-from riskbento.spec import FeatureType, Spec, load_spec
-from riskbento.tabular import data_fingerprint, read_table, read_transactions
-from training.metrics import evaluate
-from training.report import tier_table
-from training.train import assemble
+from model.holdout import split_rows
+from model.scorer import Scorer, find_model
 
 CHUNK_ROWS = 2_000
 HOLDOUT_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "ece")
@@ -165,14 +164,13 @@ def score_use_case(use_case: str | Path, outputs_dir: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
 
-    data = assemble(spec)
-    hold = (data.split == "inference").to_numpy()
-    holdout = data.frame[hold]
+    held = split_rows(find_model(scorer.tag), spec, "inference", scorer.amount_cap)
+    holdout = held.frame
     scored = score_in_chunks(scorer, holdout, f"{spec.name} inference hold-out")
-    scored.insert(1, "label", data.y[hold])
+    scored.insert(1, "label", held.y)
     written["holdout_scores"] = out / "holdout_scores.csv"
     scored.to_csv(written["holdout_scores"], index=False)
-    y, p = data.y[hold], scored["probability"].to_numpy()
+    y, p = held.y, scored["probability"].to_numpy()
     metrics = evaluate(y, p, scorer.threshold, spec.costs)
     metrics["tiers"] = tier_table(y, p, spec.tiers.model_dump())
     (out / "holdout_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")

@@ -15,15 +15,15 @@ import bentoml
 import numpy as np
 import pandas as pd
 
+from core.errors import UserError
+from core.metrics import tier_index
+from core.names import TIER_NAMES
+from core.spec import Feature, FeatureType, MissingRule, Spec
 from features.customers import customer_features
-from features.fastpath import Columns, FastPath, FastVote, NoFastForm, derive
 from features.tabular import columns_from_frame, columns_from_records
-from riskbento.constants import TIER_NAMES
-from riskbento.errors import UserError
-from riskbento.spec import Feature, FeatureType, MissingRule, Spec
-from riskbento.telemetry import tier_index
-from training import store
-from training.ensemble import fitted_pipelines
+from model import store
+from model.ensemble import fitted_pipelines
+from model.fastpath import Columns, FastPath, FastVote, NoFastForm, derive
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any
 from pydantic import SecretStr
 from starlette.responses import JSONResponse
 
-from riskbento.errors import UserError
-from riskbento.settings import Settings
+from core.errors import UserError
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

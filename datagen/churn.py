@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskbento.datagen.common import write_csv
+from datagen.common import write_csv
 
 SOURCE_PACKAGE, SOURCE_ITEM = "modeldata", "wa_churn"
 FILE_NAME = "churn.csv"

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from riskbento.constants import QUALITY_REPORT_STEM
-from riskbento.spec import FeatureType, Spec, load_spec
-from riskbento.tabular import data_files, data_fingerprint, read_table, read_transactions
+from core.datafiles import data_files, data_fingerprint, read_table, read_transactions
+from core.names import QUALITY_REPORT_STEM
+from core.spec import FeatureType, Spec, load_spec
 
 OUTLIER_FENCE_K = 3.0  # Tukey's "far out" fences: beyond Q1 - 3*IQR or Q3 + 3*IQR
 MNAR_ALPHA = 0.01  # missingness vs target: chi-square (or Fisher) p-value below this

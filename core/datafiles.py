@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskbento.spec import Spec
+from core.spec import Spec
 
 _CHUNK = 1 << 20
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskbento.datagen.common import intercept_for_rate, sigmoid, write_csv
+from datagen.common import intercept_for_rate, sigmoid, write_csv
 
 SEED = 1001
 SUSPENDED_RATE = 0.08

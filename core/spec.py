@@ -26,10 +26,10 @@ from pydantic import (
     model_validator,
 )
 
-from features.catalogue import DEFAULT_CATEGORIES, aggregate_catalogue
-from riskbento.constants import BUILTIN_USE_CASES, SELECTION_METRICS, SPEC_SUFFIXES
-from riskbento.errors import UserError
-from riskbento.settings import get_settings
+from core.catalogue import DEFAULT_CATEGORIES, aggregate_catalogue
+from core.errors import UserError
+from core.names import BUILTIN_USE_CASES, SELECTION_METRICS, SPEC_SUFFIXES
+from core.settings import get_settings
 
 SLUG = r"^[a-z][a-z0-9_]*$"
 

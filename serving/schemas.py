@@ -20,8 +20,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from riskbento.constants import TIER_NAMES
-from riskbento.spec import Feature, FeatureType, MissingRule, Spec
+from core.names import TIER_NAMES
+from core.spec import Feature, FeatureType, MissingRule, Spec
 
 MAX_SHOWN = 60  # characters of a received value echoed back in an error
 

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskbento.datagen.common import intercept_for_rate, sigmoid, write_csv
+from datagen.common import intercept_for_rate, sigmoid, write_csv
 
 SEED = 20240502
 N_ORDERS = 100_000

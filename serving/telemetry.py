@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from riskbento.constants import TIER_NAMES
+from core.metrics import tier_shares
+from core.names import TIER_NAMES
 
 SCORE_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 WARNING_KINDS = ("out_of_range", "unseen_level", "imputed_blank")
@@ -31,16 +32,6 @@ METRICS = (
     "riskbento_reference_tier_share",
     "riskbento_reference_score_mean",
 )
-
-
-def tier_index(p: np.ndarray, medium: float, high: float) -> np.ndarray:
-    """0 low, 1 medium, 2 high (index into TIER_NAMES) for each probability."""
-    return (p >= medium).astype(np.intp) + (p >= high).astype(np.intp)
-
-
-def tier_shares(p: np.ndarray, medium: float, high: float) -> dict[str, float]:
-    counts = np.bincount(tier_index(p, medium, high), minlength=len(TIER_NAMES))
-    return {name: float(c / max(len(p), 1)) for name, c in zip(TIER_NAMES, counts, strict=True)}
 
 
 class Telemetry:
@@ -112,7 +103,7 @@ class Telemetry:
 
 def from_model(model: Any, scorer: Any) -> Telemetry:
     """Telemetry for a stored model, its reference read from the files stored with it."""
-    from training import store
+    from model import store
 
     meta = model.info.metadata
     return Telemetry(

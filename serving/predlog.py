@@ -32,8 +32,8 @@ from bentoml._internal.context import trace_context
 from bentoml._internal.monitoring.default import DEFAULT_CONFIG_YAML, DefaultMonitor
 from bentoml.monitoring import MonitorBase
 
-from riskbento.errors import UserError
-from riskbento.spec import FeatureType, Spec
+from core.errors import UserError
+from core.spec import FeatureType, Spec
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ _OPENED: dict[str, str | None] = {}  # monitor name -> log path, in this process
 
 # BentoML's monitoring `type` for the service and for commands: its DefaultMonitor's files
 # and rows, written a block at a time (see JsonLinesMonitor).
-MONITOR_CLASS = "riskbento.predlog.JsonLinesMonitor"
+MONITOR_CLASS = "serving.predlog.JsonLinesMonitor"
 
 # DefaultMonitor's logging config with one change: data rows are pre-rendered JSON lines,
 # so the data handler writes the message as it is (one write per scored block).
@@ -69,7 +69,7 @@ _LOGGING_YAML = (
 """
 )
 if "riskbento_lines\n    filename" not in _LOGGING_YAML:  # BentoML changed its config
-    raise ImportError("riskbento.predlog: BentoML's DefaultMonitor logging config changed")
+    raise ImportError("serving.predlog: BentoML's DefaultMonitor logging config changed")
 
 
 class JsonLinesMonitor(DefaultMonitor):

@@ -1,6 +1,6 @@
 """Drift of logged traffic against the training data, and synthetic traffic to try it on.
 
-`check(use_case, log)` reads the prediction log (`riskbento.predlog`), takes the
+`check(use_case, log)` reads the prediction log (`serving.predlog`), takes the
 reference distributions stored with the model that answered (training split for the
 features, test split for the score: `training/reference.py`) and computes, per feature
 and for the score:
@@ -34,17 +34,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskbento.constants import PROJECT_ROOT
-from riskbento.errors import UserError
-from riskbento.predlog import (
+from core.errors import UserError
+from core.names import PROJECT_ROOT
+from core.settings import get_settings
+from core.spec import Drift, FeatureType, Spec, load_spec
+from serving.predlog import (
     MODEL_COLUMN,
     TIMESTAMP_COLUMN,
     PredictionLog,
     logged_name,
     read_prediction_log,
 )
-from riskbento.settings import get_settings
-from riskbento.spec import Drift, FeatureType, Spec, load_spec
 
 # Metric names (the drift dashboard and its alert rules read these).
 DRIFT_PSI = "riskbento_drift_psi"  # gauge; labels use_case, feature ("score" for the score)
@@ -369,7 +369,7 @@ def _window(rows: pd.DataFrame) -> tuple[str | None, str | None]:
 
 
 def _reference_scores(model: Any) -> np.ndarray | None:
-    from training import store
+    from model import store
 
     if not (Path(model.path) / store.TEST_SCORES_FILE).exists():
         return None
@@ -378,8 +378,8 @@ def _reference_scores(model: Any) -> np.ndarray | None:
 
 def check(use_case: str | Path, log_path: Path | str, model_tag: str | None = None) -> DriftRun:
     """Judge one use case's logged traffic; raises TooFewRows below `drift.min_rows`."""
-    from riskbento.scoring import find_model
-    from training import store
+    from model import store
+    from model.scorer import find_model
 
     spec = load_spec(use_case, check_data=False)  # thresholds: the spec as it is now
     log_path = Path(log_path)
@@ -717,14 +717,13 @@ def make_traffic(
 ) -> dict[str, Any]:
     """Score the inference hold-out (or a shifted copy) with the stored model and log it
     through PredictionLog under `out`, in batches as /predict would."""
-    from riskbento.scoring import Scorer, find_model
-    from training import store
-    from training.train import assemble
+    from model import store
+    from model.holdout import split_rows
+    from model.scorer import Scorer, find_model
 
     spec = load_spec(use_case)
     scorer = Scorer.from_store(model_tag or f"{spec.name}:latest")
-    data = assemble(spec)
-    holdout = data.frame[(data.split == "inference").to_numpy()].reset_index(drop=True)
+    holdout = split_rows(find_model(scorer.tag), spec, "inference", scorer.amount_cap).frame
     if rows is not None:
         if not 1 <= rows <= len(holdout):
             raise UserError(f"--rows: expected 1 to {len(holdout)} (the hold-out), got {rows}")

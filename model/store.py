@@ -16,8 +16,8 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from riskbento.errors import UserError
-from riskbento.tabular import file_sha256
+from core.datafiles import file_sha256
+from core.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,12 @@ def load_pipeline(model: bentoml.Model) -> Any:
 def test_scores(model: bentoml.Model) -> np.ndarray:
     """The probabilities the model gave its test split at training: the score's reference."""
     return read_csv(model, TEST_SCORES_FILE)["probability"].to_numpy(dtype=float)
+
+
+def split_ids(model: bentoml.Model, split: str) -> set[str]:
+    """Ids of the customers the model put in `split` (train / test / inference)."""
+    splits = read_csv(model, SPLITS_FILE)
+    return set(splits.loc[splits["split"] == split, "id"])
 
 
 def read_csv(model: bentoml.Model, filename: str) -> pd.DataFrame:

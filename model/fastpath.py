@@ -24,8 +24,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from xgboost import XGBClassifier
 
-from training.ensemble import SoftVote
-from training.rebalance import RebalancedClassifier
+from model.ensemble import SoftVote
+from model.rebalance import RebalancedClassifier
 
 Columns = dict[str, np.ndarray]  # feature name -> float array (numbers) or object array (text)
 Block = Callable[[np.ndarray], np.ndarray]

@@ -16,7 +16,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from riskbento.spec import Costs
+from core.names import TIER_NAMES
+from core.spec import Costs
 
 CALIBRATION_BINS = 10
 TABLE_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -107,3 +108,32 @@ def evaluate(y: np.ndarray, p: np.ndarray, threshold: float, costs: Costs) -> di
         "ece": expected_calibration_error(y, p),
         "confusion": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
     }
+
+
+def tier_table(y: np.ndarray, p: np.ndarray, tiers: dict[str, float]) -> list[dict[str, Any]]:
+    """Share of customers and risk-event rate in each tier (test split)."""
+    edges = [("low", 0.0, tiers["medium"]), ("medium", tiers["medium"], tiers["high"])]
+    edges.append(("high", tiers["high"], 1.0 + 1e-9))
+    rows = []
+    for name, low, high in edges:
+        inside = (p >= low) & (p < high)
+        rows.append(
+            {
+                "tier": name,
+                "range": f"[{low:g}, {min(high, 1.0):g})",
+                "share": float(inside.mean()),
+                "customers": int(inside.sum()),
+                "risk_event_rate": float(y[inside].mean()) if inside.any() else None,
+            }
+        )
+    return rows
+
+
+def tier_index(p: np.ndarray, medium: float, high: float) -> np.ndarray:
+    """0 low, 1 medium, 2 high (index into TIER_NAMES) for each probability."""
+    return (p >= medium).astype(np.intp) + (p >= high).astype(np.intp)
+
+
+def tier_shares(p: np.ndarray, medium: float, high: float) -> dict[str, float]:
+    counts = np.bincount(tier_index(p, medium, high), minlength=len(TIER_NAMES))
+    return {name: float(c / max(len(p), 1)) for name, c in zip(TIER_NAMES, counts, strict=True)}

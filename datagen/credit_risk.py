@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskbento.datagen.common import intercept_for_rate, sigmoid, write_csv
+from datagen.common import intercept_for_rate, sigmoid, write_csv
 
 SEED = 4004
 TRANSACTIONS_FILE = "transactions.csv"

@@ -6,7 +6,7 @@ from pathlib import Path
 from pydantic import PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from riskbento.constants import DEFAULT_USE_CASE, PROJECT_ROOT, USECASES_DIRNAME
+from core.names import DEFAULT_USE_CASE, PROJECT_ROOT, USECASES_DIRNAME
 
 
 class Settings(BaseSettings):
