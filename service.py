@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import bentoml
 import orjson
-from _bentoml_sdk.io_models import ensure_io_descriptor
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -21,7 +20,7 @@ from starlette.routing import Route
 from core.settings import get_settings
 from core.spec import Spec
 from model.scorer import Scorer, find_model, model_card
-from serving import predlog, schemas, security, telemetry
+from serving import bentoml_private, predlog, schemas, security, telemetry
 from serving.predlog import PredictionLog
 
 SETTINGS = get_settings()
@@ -74,12 +73,11 @@ def json_response(answer: Any) -> Response:
     )
 
 
-class Answers(ensure_io_descriptor(list[Prediction])):  # type: ignore[misc]
+class Answers(bentoml_private.io_descriptor(list[Prediction])):  # type: ignore[misc]
     """`/predict_batch`'s answer: `list[Prediction]` in the API schema and for clients,
-    sent as JSON directly. BentoML would validate the 1,000 answers of a full body
-    against the schema again, dump them twice and encode them with the standard
-    library: 40 % of such a request's server time (py-spy), for answers the scorer
-    already builds to the schema."""
+    sent as JSON directly. BentoML would validate every answer of a body against the
+    schema again, dump them twice and encode them with the standard library, for
+    answers the scorer already builds to the schema (cost: loadtest/README.md)."""
 
     media_type = "application/json"  # else BentoML builds the JSON schema per response
 
@@ -101,8 +99,8 @@ async def _docs(_: Any) -> RedirectResponse:
 class Coalescer:
     """Scores the /predict records that arrive in the same event-loop turn in one call.
 
-    Scoring one record costs ~0.3 ms, nearly all of it fixed per call (numpy on tiny
-    arrays); under concurrency the records parsed in one turn share that cost. Nothing
+    Scoring one record is nearly all fixed cost per call (numpy on tiny arrays); under
+    concurrency the records parsed in one turn share that cost. Nothing
     waits: a lone request is scored on the next turn. A failing batch is retried record
     by record, so one bad record cannot fail the others."""
 
@@ -141,7 +139,7 @@ class Coalescer:
     workers=SETTINGS.workers,
     traffic={"timeout": SETTINGS.request_timeout_s},
     logging={"access": {"enabled": SETTINGS.access_log}},
-    # The tracing middleware costs ~0.3 ms a request even when nothing is sampled.
+    # The tracing middleware runs on every request even when nothing is sampled.
     tracing={"excluded_urls": list(JSON_ROUTES)},
     # Prediction log (`serving/predlog.py`): JSON lines under the folder below, one file
     # per worker; `make drift` reads them. OTLP instead: see README "Monitoring".
@@ -185,8 +183,7 @@ class RiskService:
         `async`: scoring takes well under a millisecond, less than a hop to the thread
         pool would add; concurrent requests are scored together (`Coalescer`). The answer
         is built by the scorer to the `Prediction` schema (tested) and sent as JSON
-        directly: validating it again and letting pydantic serialise it cost ~15 % of a
-        request's server time."""
+        directly, not validated and serialised a second time by pydantic."""
         return json_response(await self.coalescer.submit(record))
 
     @bentoml.api(

@@ -12,12 +12,12 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from core.spec import Feature, FeatureType, MissingRule, Spec
 
@@ -29,7 +29,7 @@ _EPOCH = pd.Timestamp("1970-01-01")
 _DAY = pd.Timedelta(days=1)
 
 
-class DatetimeToDays(TransformerMixin, BaseEstimator):
+class DatetimeToDays(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Dates to days since 1970-01-01 (float; unparseable -> NaN). Learns nothing."""
 
     def fit(self, X, y=None):
@@ -45,10 +45,6 @@ class DatetimeToDays(TransformerMixin, BaseEstimator):
             for col in frame.columns
         }
         return pd.DataFrame(days).to_numpy(dtype=float)
-
-    def get_feature_names_out(self, input_features=None):
-        check_is_fitted(self, "n_features_in_")
-        return _check_feature_names_in(self, input_features)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -127,6 +127,21 @@ def _model_tag(use_case: str) -> tuple[str, str]:
     return name, str(find_model(f"{name}:latest").tag)
 
 
+def bento_contents(bento_tag: str) -> list[str]:
+    """What the bento carries: each top-level entry of its code with its file count, and
+    the models it packs."""
+    import bentoml
+
+    bento = bentoml.bentos.get(bento_tag)
+    src = Path(bento.path) / "src"
+    lines = []
+    for entry in sorted(src.iterdir()):
+        files = [f for f in entry.rglob("*") if f.is_file()] if entry.is_dir() else [entry]
+        lines.append(f"{entry.name}{'/' if entry.is_dir() else ''} ({len(files)} files)")
+    lines += [f"model {m.tag}" for m in bento.info.all_models]
+    return lines
+
+
 def _step(label: str, started: float) -> float:
     now = time.perf_counter()
     print(f"[image] {label} in {now - started:.1f} s", flush=True)
@@ -159,6 +174,7 @@ def build(use_case: str, base: str, network: str) -> str:
         raise UserError(f"`bentoml build` failed (exit {done.returncode}); its output is above")
     bento_tag = bento_tag_from(done.stdout)
     started = _step(f"bentoml build -> bento {bento_tag}", started)
+    print(f"[image] bento contents: {'; '.join(bento_contents(bento_tag))}", flush=True)
 
     image_tag = bento_tag
     cmd = [bentoml_cli, "containerize", bento_tag, "-t", image_tag]

@@ -1,0 +1,51 @@
+"""Every private BentoML API riskbento relies on, in one place, each with why.
+
+BentoML is pinned (`requirements*.txt`). `tests/test_bentoml_private.py` checks each
+name and the behaviour used here, so an upgrade that changes one fails there, loudly,
+instead of in a served request. scikit-learn is used through public APIs only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# An output spec that is `list[Prediction]` in the API schema and for BentoML's client,
+# but whose response the service renders itself (`service.Answers`): the public output
+# specs validate and serialise every answer again.
+from _bentoml_sdk.io_models import ensure_io_descriptor
+
+# The request and trace ids BentoML's own monitor adds to every prediction-log row.
+from bentoml._internal.context import trace_context
+
+# The file monitor whose folders, daily rotation and row format the prediction log keeps,
+# and its logging config, which the log changes in one place (`json_lines_logging_yaml`).
+from bentoml._internal.monitoring.default import DEFAULT_CONFIG_YAML, DefaultMonitor
+
+__all__ = [
+    "DefaultMonitor",
+    "io_descriptor",
+    "json_lines_logging_yaml",
+    "trace_context",
+]
+
+_DATA_HANDLER = "    formatter: bentoml_json\n    filename: '{data_filename}'"
+LINES_FORMATTER = "riskbento_lines"
+
+
+def io_descriptor(annotation: Any) -> type:
+    """BentoML's IO descriptor class for a type, to subclass as an API's output spec."""
+    return ensure_io_descriptor(annotation)
+
+
+def json_lines_logging_yaml() -> str:
+    """DefaultMonitor's logging config with one change: the data handler writes each
+    message as it is (pre-rendered JSON lines), not through BentoML's JSON formatter."""
+    if _DATA_HANDLER not in DEFAULT_CONFIG_YAML:
+        raise ImportError(
+            "BentoML's DefaultMonitor logging config no longer has the data handler "
+            f"riskbento rewrites ({_DATA_HANDLER!r}): check serving/bentoml_private.py"
+        )
+    patched = DEFAULT_CONFIG_YAML.replace(
+        _DATA_HANDLER, _DATA_HANDLER.replace("bentoml_json", LINES_FORMATTER)
+    )
+    return patched + f'  {LINES_FORMATTER}:\n    format: "%(message)s"\n'
