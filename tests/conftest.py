@@ -33,6 +33,33 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 _store_key = pytest.StashKey[str]()
 
+TIERS = ("unit", "data", "http", "integration")
+# Fixtures that put a test in a tier: an in-process client, or a real process.
+_HTTP_FIXTURES = {"serve", "client"}
+_PROCESS_FIXTURES = {"server", "run_smoke", "small_log", "served", "traffic"}
+
+
+def _tier(item: pytest.Item) -> str:
+    if Path(item.path).parent.name == "data":
+        return "data"
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if fixtures & _PROCESS_FIXTURES:
+        return "integration"
+    if fixtures & _HTTP_FIXTURES:
+        return "http"
+    return "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test gets exactly one tier marker (`-m integration`, `-m "not http"`, ...):
+    its own where it declares one, else from its folder and fixtures."""
+    for item in items:
+        declared = [m.name for m in item.iter_markers() if m.name in TIERS]
+        if len(set(declared)) > 1:
+            raise pytest.UsageError(f"{item.nodeid}: more than one tier marker {declared}")
+        if not declared:
+            item.add_marker(getattr(pytest.mark, _tier(item)))
+
 
 @pytest.fixture(scope="session")
 def tmp_project(tmp_path_factory: pytest.TempPathFactory) -> Path:

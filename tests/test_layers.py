@@ -104,6 +104,7 @@ def test_the_checker_sees_a_back_edge():
     assert "training" not in [m for _, m in _imported(typing_only)]
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_importing_the_service_loads_no_training_or_data_generation(trained_tag):
     """`import service` in a fresh interpreter, as `bentoml serve` does: none of the

@@ -366,6 +366,7 @@ def test_base_probes_ports_and_selectors_point_at_the_service():
     _check_wiring(_base_objects())
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_rendered_overlay_is_wired_and_configured(overlay):
     objects = _render(overlay)
@@ -441,6 +442,7 @@ def _promtool() -> str:
     return path
 
 
+@pytest.mark.integration
 def test_promtool_accepts_the_alert_rules():
     done = subprocess.run(
         [_promtool(), "check", "rules", str(ALERTS)],
@@ -449,6 +451,7 @@ def test_promtool_accepts_the_alert_rules():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.integration
 def test_alerts_fire_on_bad_traffic_and_stay_quiet_on_good_traffic():
     """deploy/prometheus/alerts_test.yml: synthetic series through promtool's rule engine."""
     done = subprocess.run(
@@ -481,6 +484,7 @@ def test_dashboard_is_a_valid_grafana_dashboard():
             assert used <= variables | GRAFANA_BUILTINS, (panel["title"], used - variables)
 
 
+@pytest.mark.integration
 def test_dashboard_promql_parses(tmp_path):
     """Each panel's query (variables filled in) as a recording rule through promtool."""
     promtool = _promtool()

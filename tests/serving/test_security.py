@@ -404,6 +404,7 @@ def _announce_body(port: int, path: str, length: int, token: str) -> str:
         return answer.decode(errors="replace")
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_real_server_with_a_token(trained_tag, tmp_path):
     env = {
@@ -433,6 +434,7 @@ def test_real_server_with_a_token(trained_tag, tmp_path):
     assert TOKEN not in served and NEAR_MISS not in served  # ...and nothing held the token
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_server_refuses_to_start_when_the_token_file_is_missing(trained_tag, tmp_path):
     missing = tmp_path / "no-such-token"

@@ -202,6 +202,7 @@ def test_smoke_flags_image_variables_that_look_like_secrets():
     assert smoke.secret_like_envs(env) == ["RISKBENTO_AUTH_TOKEN", "AWS_SECRET_ACCESS_KEY"]
 
 
+@pytest.mark.integration
 def test_make_image_passes_use_case_and_base():
     done = subprocess.run(
         ["make", "-n", "image", "USE_CASE=churn", "IMAGE_BASE=local"],
@@ -217,6 +218,7 @@ def test_make_image_passes_use_case_and_base():
     )
 
 
+@pytest.mark.integration
 def test_smoke_script_runs_without_the_project_on_the_path():
     """It is stdlib only: `--help` works from a bare interpreter outside the repo."""
     script = PROJECT_ROOT / "deploy" / "image" / "smoke.py"
