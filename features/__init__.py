@@ -1,1 +1,1 @@
-"""Feature building shared by training and serving: one code path for both."""
+"""Feature building shared by training and serving, one code path for both. Imports core only."""
