@@ -18,6 +18,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from core.errors import UserError
 from core.settings import get_settings
 from model import store
 from model.scorer import Scorer, find_model, model_card
@@ -25,8 +26,11 @@ from serving import predlog, schemas, security, telemetry
 from serving.predlog import PredictionLog
 
 SETTINGS = get_settings()
-MODEL = find_model(SETTINGS.serving_tag)
-CARD = store.card(MODEL)
+try:
+    MODEL = find_model(SETTINGS.serving_tag)
+    CARD = store.card(MODEL)
+except UserError as err:  # no model, or one saved before the card format: one line, no trace
+    raise SystemExit(f"error: {err}") from None
 SPEC = CARD.spec
 FROM_TRANSACTIONS = set(CARD.transaction_features)
 

@@ -2,6 +2,8 @@
 before it refused with one line that says to retrain."""
 
 import math
+import os
+import subprocess
 import types
 import typing
 from pathlib import Path
@@ -25,6 +27,7 @@ from core.card import (
 from core.datafiles import file_sha256
 from core.names import PROJECT_ROOT, USECASES_DIRNAME
 from core.spec import Spec, load_spec
+from loadtest.process import bentoml_serve, free_port
 from model import store
 from model.scorer import Scorer, model_card
 from riskbento.__main__ import main
@@ -230,3 +233,17 @@ def test_a_pipeline_naming_a_module_that_moved_is_refused_with_how_to_retrain():
     model.info.metadata.update(current.to_metadata())
     with pytest.raises(store.StaleModel, match=r"names module 'training\.rebalance'.*retrain it"):
         store.load_pipeline(model)
+
+
+@pytest.mark.slow
+def test_bentoml_serve_of_a_stale_model_ends_with_one_line_and_no_traceback():
+    tag = old_model()
+    env = {**os.environ, "RISKBENTO_MODEL_TAG": tag, "RISKBENTO_PREDICTION_LOG": "false"}
+    finished = subprocess.run(
+        bentoml_serve(free_port()), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    output = finished.stdout + finished.stderr
+    assert finished.returncode != 0, output
+    assert f"error: {_stale_message(tag)}" in output.splitlines(), output
+    assert "Traceback" not in output, output
