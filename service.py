@@ -3,7 +3,7 @@
 Pick the model with `RISKBENTO_USE_CASE` (default credit_risk) or an exact
 `RISKBENTO_MODEL_TAG`. The request and answer models are generated from the
 schema stored with the model, which is why this module reads the model's
-metadata when it is imported: BentoML needs the API types at class definition.
+card when it is imported: BentoML needs the API types at class definition.
 """
 
 import asyncio
@@ -17,16 +17,21 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from core.errors import UserError
 from core.settings import get_settings
-from core.spec import Spec
+from model import store
 from model.scorer import Scorer, find_model, model_card
 from serving import bentoml_private, predlog, schemas, security, telemetry
 from serving.predlog import PredictionLog
 
 SETTINGS = get_settings()
-MODEL = find_model(SETTINGS.serving_tag)
-SPEC = Spec.model_validate(MODEL.info.metadata["spec"])
-FROM_TRANSACTIONS = set(MODEL.info.metadata.get("transaction_features", []))
+try:
+    MODEL = find_model(SETTINGS.serving_tag)
+    CARD = store.card(MODEL)
+except UserError as err:  # no model, or one saved before the card format: one line, no trace
+    raise SystemExit(f"error: {err}") from None
+SPEC = CARD.spec
+FROM_TRANSACTIONS = set(CARD.transaction_features)
 
 Record = schemas.record_model(SPEC)
 Prediction = schemas.prediction_model(SPEC)
@@ -89,7 +94,7 @@ class Answers(bentoml_private.io_descriptor(list[Prediction])):  # type: ignore[
 
 
 async def _model_card(_: Any) -> JSONResponse:
-    return JSONResponse(model_card(MODEL))
+    return JSONResponse(model_card(MODEL, CARD))
 
 
 async def _docs(_: Any) -> RedirectResponse:

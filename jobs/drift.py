@@ -392,10 +392,10 @@ def check(use_case: str | Path, log_path: Path | str, model_tag: str | None = No
             f"than drift.min_rows = {thresholds.min_rows}: not enough traffic to judge drift"
         )
     model = find_model(tag)
-    metadata = model.info.metadata
-    model_spec = Spec.model_validate(metadata["spec"])  # features: as the model was trained
+    card = store.card(model)
+    model_spec = card.spec  # features: as the model was trained
     columns = compare(
-        rows, model_spec, metadata[store.REFERENCE_KEY], thresholds, _reference_scores(model)
+        rows, model_spec, card.reference.tables(), thresholds, _reference_scores(model)
     )
     files = list(frame.attrs["files"])
     return DriftRun(
@@ -717,7 +717,6 @@ def make_traffic(
 ) -> dict[str, Any]:
     """Score the inference hold-out (or a shifted copy) with the stored model and log it
     through PredictionLog under `out`, in batches as /predict would."""
-    from model import store
     from model.holdout import split_rows
     from model.scorer import Scorer, find_model
 
@@ -730,7 +729,7 @@ def make_traffic(
         holdout = holdout.iloc[:rows]
     changed: dict[str, str] = {}
     if shift:
-        reference = find_model(scorer.tag).info.metadata[store.REFERENCE_KEY]["features"]
+        reference = scorer.card.reference.tables()["features"]
         holdout, changed = shift_frame(holdout, spec, reference)
     records = _records(holdout, spec)
     log = PredictionLog(spec, scorer.tag, out)

@@ -53,15 +53,14 @@ def plain_app() -> Any:
     import pandas as pd
     from fastapi import FastAPI
 
-    from core.spec import Spec
     from features.tabular import prepare_frame
     from model import store
     from serving import schemas
 
     model = bentoml.models.get(_tag())
     pipeline = store.load_pipeline(model)
-    spec = Spec.model_validate(model.info.metadata["spec"])
-    threshold = float(model.info.metadata["threshold"]["value"])
+    card = store.card(model)
+    spec, threshold = card.spec, card.threshold.value
     Record = schemas.record_model(spec)
     id_column = spec.id_column
     app = FastAPI(title=f"plain peer: {model.tag}")

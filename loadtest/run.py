@@ -75,16 +75,17 @@ def build_payloads(use_case: str, tag: str, limit: int = PAYLOAD_LIMIT) -> dict[
     them and checked against the model's request schema (rows it would reject are left out)."""
     from pydantic import ValidationError
 
-    from core.spec import FeatureType, Spec, load_spec
+    from core.spec import FeatureType, load_spec
     from features.tabular import prepare_frame
+    from model import store
     from model.holdout import split_rows
     from model.scorer import find_model
     from serving import schemas
 
     spec = load_spec(use_case)
     model = find_model(tag)
-    model_spec = Spec.model_validate(model.info.metadata["spec"])
-    cap = model.info.metadata.get("amount_cap")
+    card = store.card(model)
+    model_spec, cap = card.spec, card.amount_cap
     frame = split_rows(model, spec, "inference", cap).frame
     table = prepare_frame(frame, model_spec).astype(object)
     table = table.where(table.notna(), None)

@@ -15,10 +15,11 @@ import bentoml
 import numpy as np
 import pandas as pd
 
+from core.card import CategoricalReference, ModelCard
 from core.errors import UserError
 from core.metrics import tier_index
 from core.names import TIER_NAMES
-from core.spec import Feature, FeatureType, MissingRule, Spec
+from core.spec import Feature, FeatureType, MissingRule
 from features.customers import customer_features
 from features.tabular import columns_from_frame, columns_from_records
 from model import store
@@ -46,10 +47,10 @@ def find_model(tag: str) -> bentoml.Model:
         ) from None
 
 
-def model_card(model: bentoml.Model) -> dict[str, Any]:
+def model_card(model: bentoml.Model, card: ModelCard) -> dict[str, Any]:
     """What GET /model answers: the stored card without the bulky reference distributions."""
-    meta = {k: v for k, v in model.info.metadata.items() if k != store.REFERENCE_KEY}
-    return {"tag": str(model.tag), "created_at": model.info.creation_time.isoformat(), **meta}
+    shown = card.to_metadata(exclude={"reference"})
+    return {"tag": str(model.tag), "created_at": model.info.creation_time.isoformat(), **shown}
 
 
 def _shown(value: Any) -> Any:
@@ -89,33 +90,34 @@ def _words(value: Any) -> str:
 class Scorer:
     """A stored model with everything needed to answer a request."""
 
-    def __init__(self, tag: str, pipeline: Any, metadata: dict[str, Any]):
+    def __init__(self, tag: str, pipeline: Any, card: ModelCard):
         self.tag = tag
         self.pipeline = pipeline
-        self.spec = Spec.model_validate(metadata["spec"])
-        self.threshold = float(metadata["threshold"]["value"])
+        self.card = card
+        self.spec = card.spec
+        self.threshold = card.threshold.value
         self.tiers = self.spec.tiers
-        self.amount_cap = metadata.get("amount_cap")
-        self.data_sha256 = dict(metadata["data_sha256"])
-        reference = metadata[store.REFERENCE_KEY]["features"]
+        self.amount_cap = card.amount_cap
+        self.data_sha256 = dict(card.data_sha256)
         self.typical = {
-            name: ref.get("mode") if ref["type"] == "categorical" else ref.get("median")
-            for name, ref in reference.items()
+            name: ref.mode if isinstance(ref, CategoricalReference) else ref.median
+            for name, ref in card.reference.features.items()
         }
         self.typical_words = {name: _words(value) for name, value in self.typical.items()}
         self.known_levels = {f.name: frozenset(f.levels or ()) for f in self.spec.features}
         self.fast, self.fast_unavailable = _fast_path(pipeline)
         self.observer: Any = None  # the service's Telemetry: told about every scored batch
         self.train_range = {
-            f["name"]: (f["train_min"], f["train_max"])
-            for f in metadata["features"]
-            if "train_min" in f
+            f.name: (f.train_min, f.train_max)
+            for f in card.features
+            if f.train_min is not None and f.train_max is not None
         }
 
     @classmethod
     def from_store(cls, tag: str) -> Scorer:
         model = find_model(tag)
-        return cls(str(model.tag), store.load_pipeline(model), dict(model.info.metadata))
+        card = store.card(model)  # first: a model saved before the card format stops here
+        return cls(str(model.tag), store.load_pipeline(model), card)
 
     @property
     def id_column(self) -> str:

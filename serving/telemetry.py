@@ -105,11 +105,10 @@ def from_model(model: Any, scorer: Any) -> Telemetry:
     """Telemetry for a stored model, its reference read from the files stored with it."""
     from model import store
 
-    meta = model.info.metadata
     return Telemetry(
         use_case=scorer.spec.name,
         model_tag=str(model.tag),
-        family=meta["champion"]["family"],
+        family=scorer.card.champion.family,
         fields=scorer.spec.feature_names,
         reference_scores=store.test_scores(model),
         tiers=(scorer.tiers.medium, scorer.tiers.high),

@@ -56,9 +56,6 @@ CHALLENGER_SPEC_FILE = "challenger_spec.yaml"
 MATURED_PREFIX = "matured_"  # the table without open-window rows, when dates are given
 COMPARISON_SPLIT = "inference"  # the challenger's hold-out: never used to fit or choose
 
-PROMOTED_FROM_KEY = "promoted_from"  # metadata of a promoted model: the challenger's tag
-RETRAIN_KEY = "retrain"  # metadata of a promoted model: the decision and both scores
-
 BOOTSTRAP_RESAMPLES = 1_000
 CONFIDENCE = 0.95  # one-sided: the gain must be this unlikely to be noise
 BOOTSTRAP_SEED = 42
@@ -375,15 +372,15 @@ def promote(
 ) -> str:
     """Save the challenger as a new version of `use_case` (so it is `latest`); its metadata
     records `promoted_from` and the decision. Returns the new tag."""
-    meta = dict(challenger.info.metadata)
-    reference = meta.pop(store.REFERENCE_KEY)
-    card = {
-        **meta,
-        "use_case": use_case,
-        "spec": {**meta["spec"], "name": use_case},
-        PROMOTED_FROM_KEY: str(challenger.tag),
-        RETRAIN_KEY: record,
-    }
+    trained = store.card(challenger)
+    card = trained.model_copy(
+        update={
+            "use_case": use_case,
+            "spec": trained.spec.model_copy(update={"name": use_case}),
+            "promoted_from": str(challenger.tag),
+            "retrain": record,
+        }
+    )
     text = _spec_text(
         {**spec_raw, "name": use_case}, f"Promoted from {challenger.tag} by `riskbento retrain`"
     )
@@ -392,7 +389,6 @@ def promote(
         store.load_pipeline(challenger),
         text,
         card,
-        reference,
         splits=store.read_csv(challenger, store.SPLITS_FILE),
         test_scores=store.read_csv(challenger, store.TEST_SCORES_FILE),
     )
@@ -439,7 +435,7 @@ def retrain(
     hashes = {key: file_sha256(path) for key, path in files.items()}
     champion_model = _champion(f"{spec.name}:latest")
     if champion_model is not None:
-        trained_on = champion_model.info.metadata.get("data_sha256", {})
+        trained_on = store.card(champion_model).data_sha256
         if trained_on.get("data.table") == hashes["data.table"]:
             raise RetrainDataError(
                 f"--data {data}: its table is the one {champion_model.tag} was trained on "

@@ -27,6 +27,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
 from core import metrics
+from core.card import ModelCard
 from core.datafiles import data_fingerprint, read_table, read_transactions
 from core.machine import package_versions
 from core.spec import Spec, load_spec, spec_path
@@ -44,6 +45,15 @@ TEST_SHARE, INFERENCE_SHARE = 0.2, 0.2  # the rest (60 %) trains
 LARGE_ROWS = 20_000  # above this, 3 CV folds instead of 5
 IMPORTANCE_MAX_ROWS = 5_000
 PACKAGES = ("bentoml", "scikit-learn", "xgboost", "pandas", "numpy", "pydantic")
+# Card fields the training report leaves out (its own keys are the rest of the card).
+NOT_IN_REPORT: dict[str, Any] = {
+    "format": True,
+    "reference": True,
+    "file_sha256": True,
+    "promoted_from": True,
+    "retrain": True,
+    "champion": {"test"},
+}
 SCORERS = {
     "roc_auc": "roc_auc",
     "pr_auc": "average_precision",
@@ -321,17 +331,6 @@ def schema(spec: Spec, X_train: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def _clean_nan(value: Any) -> Any:
-    """NaN is not valid in the model store's metadata: store None instead."""
-    if isinstance(value, dict):
-        return {k: _clean_nan(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean_nan(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 def train_use_case(
     use_case: str | Path, reports_dir: Path, outputs_dir: Path, budget: Budget = FULL
 ) -> dict[str, Any]:
@@ -400,32 +399,30 @@ def train_use_case(
     importance = feature_importance(spec, model, X_test, y_test, SEED, budget.importance_repeats)
 
     ids = data.frame[spec.id_column].astype(str)
-    card = _clean_nan(
-        {
-            "use_case": spec.name,
-            "purpose": spec.purpose,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "spec_file": str(source),
-            "spec": spec.model_dump(mode="json"),
-            "data_sha256": data_fingerprint(spec),
-            "id_column": spec.id_column,
-            "risk_event": spec.target.event,
-            "features": schema(spec, X_train),
-            "selection_metric": spec.selection_metric,
-            "champion": champion.summary(),
-            "challenger": {**challenger.summary(), "test": challenger_metrics},
-            "threshold": {"value": threshold, "out_of_fold": at_oof},
-            "tiers": spec.tiers.model_dump(),
-            "costs": spec.costs.model_dump(),
-            "test": test_metrics,
-            "cleaning": data.cleaning,
-            "amount_cap": data.cap,
-            "transaction_features": data.from_transactions,
-            "packages": package_versions(PACKAGES),
-            "published": spec.published.model_dump() if spec.published else None,
-        }
+    card = ModelCard(
+        use_case=spec.name,
+        purpose=spec.purpose,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        spec_file=str(source),
+        spec=spec.model_dump(mode="json"),  # as trained, not tied to the spec's folder
+        data_sha256=data_fingerprint(spec),
+        id_column=spec.id_column,
+        risk_event=spec.target.event,
+        features=schema(spec, X_train),
+        selection_metric=spec.selection_metric,
+        champion=champion.summary(),
+        challenger={**challenger.summary(), "test": challenger_metrics},
+        threshold={"value": threshold, "out_of_fold": at_oof},
+        tiers=spec.tiers,
+        costs=spec.costs,
+        test=test_metrics,
+        cleaning=data.cleaning,
+        amount_cap=data.cap,
+        transaction_features=data.from_transactions,
+        packages=package_versions(PACKAGES),
+        published=spec.published,
+        reference=reference_distributions(X_train, spec, p_test),
     )
-    reference = reference_distributions(X_train, spec, p_test)
     splits = pd.DataFrame({"id": ids, "split": data.split.to_numpy()})
     test_scores = pd.DataFrame({"id": ids[test].to_numpy(), "probability": p_test})
     saved = store.save(
@@ -433,7 +430,6 @@ def train_use_case(
         model,
         Path(source).read_text(encoding="utf-8"),
         card,
-        _clean_nan(reference),
         splits=splits,
         test_scores=test_scores,
     )
@@ -441,7 +437,8 @@ def train_use_case(
     log(f"{spec.name}: saved {tag}")
 
     report = {
-        **card,
+        **card.model_dump(mode="json", exclude=NOT_IN_REPORT),
+        "features": [f.model_dump(mode="json", exclude_none=True) for f in card.features],
         "model_tag": tag,
         "rows": {"labeled": len(y), "train": int(train.sum()), "test": int(test.sum())},
         "search_rows": len(y_search),

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from jobs.batch import score_use_case, unlabeled_frame
+from model import store
 from model.scorer import Scorer
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,7 @@ def test_default_results_cover_every_unlabeled_row(scored, builtin_spec, trained
     table = pd.read_csv(spec.resolve(spec.data.table), usecols=["uuid", "default"])
     assert list(results.columns[:3]) == ["uuid", "probability", "prediction"]
     assert sorted(results["uuid"]) == sorted(table.loc[table["default"].isna(), "uuid"])
-    threshold = bentoml.models.get(trained_tag("default")).info.metadata["threshold"]["value"]
+    threshold = store.card(bentoml.models.get(trained_tag("default"))).threshold.value
     assert results["probability"].between(0, 1).all()
     assert (results["prediction"] == (results["probability"] >= threshold)).all()
 

@@ -333,7 +333,7 @@ def model_copy(trained_tag, tmp_path) -> tuple[ModelStore, str]:
 @pytest.mark.slow
 def test_training_records_the_sha256_of_every_file_it_writes(trained_tag):
     model = bentoml.models.get(trained_tag("credit_risk"))
-    recorded = model.info.metadata[store.FILE_SHA256_KEY]
+    recorded = store.card(model).file_sha256
     written = {p.name for p in Path(model.path).iterdir()} - {"model.yaml"}
     assert set(recorded) == written and store.PIPELINE_FILE in written
     store.verify(model)  # untouched: accepted
@@ -344,7 +344,7 @@ def test_a_changed_pipeline_file_is_refused_with_a_log_line(model_copy, caplog):
     own, tag = model_copy
     model = own.get(tag)
     pipeline = Path(model.path) / store.PIPELINE_FILE
-    expected = model.info.metadata[store.FILE_SHA256_KEY][store.PIPELINE_FILE]
+    expected = store.card(model).file_sha256[store.PIPELINE_FILE]
     with pipeline.open("ab") as f:
         f.write(b"\0")
     with pytest.raises(store.ModelFilesChanged) as err:
@@ -369,7 +369,7 @@ def test_a_model_saved_without_hashes_is_refused_with_how_to_retrain(model_copy)
     own, tag = model_copy
     model_yaml = Path(own.get(tag).path) / "model.yaml"
     info = yaml.safe_load(model_yaml.read_text())
-    del info["metadata"][store.FILE_SHA256_KEY]
+    del info["metadata"]["file_sha256"]
     model_yaml.write_text(yaml.safe_dump(info))
     with pytest.raises(store.ModelFilesChanged, match="make train USE_CASE=credit_risk"):
         store.load_pipeline(ModelStore(model_yaml.parents[2]).get(tag))

@@ -100,7 +100,7 @@ def test_credit_risk_contract(serve, trained_tag):
     assert 0.0 <= answer["probability"] <= 1.0
     assert answer["prediction"] in (0, 1)
     assert answer["model"] == trained_tag("credit_risk")
-    threshold = bentoml.models.get(answer["model"]).info.metadata["threshold"]["value"]
+    threshold = store.card(bentoml.models.get(answer["model"])).threshold.value
     assert answer["prediction"] == int(answer["probability"] >= threshold)
     assert answer["risk_tier"] in ("low", "medium", "high")
 

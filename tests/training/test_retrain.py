@@ -20,14 +20,13 @@ from core.datafiles import file_sha256
 from core.errors import UserError
 from core.names import PROJECT_ROOT, USECASES_DIRNAME
 from datagen import filing_dropoff as dropoff_gen
+from model import store
 from model.scorer import Scorer
 from riskbento.__main__ import main
 from training.retrain import (
     CHALLENGER_SUFFIX,
     DECISION_DATE_COLUMN,
-    PROMOTED_FROM_KEY,
     RETRAIN_DIRNAME,
-    RETRAIN_KEY,
     Maturity,
     RetrainDataError,
     decide,
@@ -254,11 +253,11 @@ def test_a_better_challenger_is_promoted_and_latest_points_to_it(runs):
     assert report["challenger_tag"].startswith(f"{USE_CASE}{CHALLENGER_SUFFIX}:")
     latest = bentoml.models.get(f"{USE_CASE}:latest")
     assert str(latest.tag) == report["promoted_tag"] == runs["latest_after_better"]
-    meta = latest.info.metadata
-    assert meta[PROMOTED_FROM_KEY] == report["challenger_tag"]
-    assert meta[RETRAIN_KEY]["decision"]["promote"] is True
-    assert meta[RETRAIN_KEY]["champion_tag"] == runs["champion"]
-    assert meta["spec"]["name"] == USE_CASE  # served under the use case's own name
+    card = store.card(latest)
+    assert card.promoted_from == report["challenger_tag"]
+    assert card.retrain["decision"]["promote"] is True
+    assert card.retrain["champion_tag"] == runs["champion"]
+    assert card.spec.name == card.use_case == USE_CASE  # served under the use case's own name
     # The promoted model is the challenger: the same answers for the same customers.
     customers = pd.read_csv(runs["good"], dtype={"user_id": "string"}).head(200)
     promoted = Scorer.from_store(str(latest.tag)).score_frame(customers, explain=False)
@@ -304,6 +303,6 @@ def test_the_report_holds_both_scores_the_decision_and_the_data_hash(runs):
 @pytest.mark.slow
 def test_the_champions_own_training_data_is_refused(runs, tmp_path):
     latest = bentoml.models.get(f"{USE_CASE}:latest")
-    trained_on = Path(latest.info.metadata["spec"]["data"]["table"])
+    trained_on = Path(store.card(latest).spec.data.table)
     with pytest.raises(RetrainDataError, match="retraining needs new labeled data"):
         retrain(runs["spec_file"], trained_on, tmp_path, QUICK)

@@ -70,13 +70,13 @@ def trained(builtin_spec, tmp_path_factory) -> dict:
 def test_training_writes_report_and_tagged_model(trained):
     report = trained["report"]
     model = bentoml.models.get(report["model_tag"])
-    meta = model.info.metadata
+    card = store.card(model)
     assert str(model.tag).startswith("filing_dropoff:")
-    assert meta["threshold"]["value"] == report["threshold"]["value"]
-    assert meta["tiers"] == {"medium": 0.3, "high": 0.6}
-    assert [f["name"] for f in meta["features"]][:2] == ["age", "income"]
-    assert set(meta["reference"]["features"]) == {f["name"] for f in meta["features"]}
-    assert len(meta["data_sha256"]["data.table"]) == 64
+    assert card.threshold.value == report["threshold"]["value"]
+    assert (card.tiers.medium, card.tiers.high) == (0.3, 0.6)
+    assert [f.name for f in card.features][:2] == ["age", "income"]
+    assert set(card.reference.features) == {f.name for f in card.features}
+    assert len(card.data_sha256["data.table"]) == 64
     folder = trained["reports"] / "filing_dropoff"
     for name in ["training.md", "training.json", "roc.png", "pr.png", "calibration.png"]:
         assert (folder / name).stat().st_size > 0
