@@ -7,7 +7,7 @@ and for the score:
 
 - PSI over the reference's bins (numeric: its decile edges; categorical: one bin per
   level, an unknown level its own bin; binary: 0 and 1), with a blank as one more bin
-  and EPSILON in place of an empty bin's share;
+  and PSI_EPSILON in place of an empty bin's share;
 - KS where it makes sense: for the score, the exact two-sample statistic against the
   test-split scores stored with the model; for numeric features, the largest gap
   between the two cumulative shares at the reference's decile edges (a lower bound of
@@ -20,7 +20,6 @@ and, when `RISKBENTO_PUSHGATEWAY_URL` is set, pushes the metrics to that Pushgat
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -38,6 +37,7 @@ from core.errors import UserError
 from core.names import PROJECT_ROOT
 from core.settings import get_settings
 from core.spec import Drift, FeatureType, Spec, load_spec
+from core.stats import PSI_EPSILON, bin_counts, files_sha256, psi, shares
 from serving.predlog import (
     MODEL_COLUMN,
     TIMESTAMP_COLUMN,
@@ -55,7 +55,6 @@ PUSH_JOB = "riskbento_drift"
 
 SCORE = "score"  # the `feature` label of the score's PSI
 SCORE_COLUMN = "probability"  # the score as logged
-EPSILON = 1e-4  # share given to an empty bin, so PSI stays finite
 MISSING_BIN = "(blank)"
 
 EXIT_OK, EXIT_DRIFT, EXIT_USER_ERROR, EXIT_TOO_FEW_ROWS = 0, 1, 2, 3
@@ -79,19 +78,6 @@ class LogMismatch(UserError, ValueError):
 
 
 # ---------------------------------------------------------------- the statistics
-
-
-def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = EPSILON) -> float:
-    """Population stability index of two share vectors over the same bins:
-    sum((actual - expected) * ln(actual / expected)); an empty bin counts as `epsilon`."""
-    expected = np.maximum(np.asarray(expected, dtype=float), epsilon)
-    actual = np.maximum(np.asarray(actual, dtype=float), epsilon)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
-
-
-def _shares(counts: np.ndarray) -> np.ndarray:
-    total = counts.sum()
-    return counts / total if total else np.zeros(len(counts))
 
 
 def _with_missing(present: np.ndarray, missing: float) -> np.ndarray:
@@ -124,8 +110,7 @@ def bin_numeric(reference: dict[str, Any], values: pd.Series) -> Binned:
     present = numbers[~np.isnan(numbers)]
     edges = [float(e) for e in reference.get("edges", [])]
     ref_present = np.asarray(reference.get("shares", []), dtype=float)
-    counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
-    observed = _shares(counts) if ref_present.size else np.zeros(0)
+    observed = shares(bin_counts(present, edges)) if ref_present.size else np.zeros(0)
     missing = float(np.isnan(numbers).mean()) if numbers.size else 0.0
     ks = None
     if ref_present.size > 1 and present.size:
@@ -173,7 +158,7 @@ def bin_categorical(
             np.array([ref_shares.get(level, 0.0) for level in labels]),
             float(reference.get("missing", 0.0)),
         ),
-        actual=_with_missing(_shares(counts), missing),
+        actual=_with_missing(shares(counts), missing),
     )
 
 
@@ -259,16 +244,6 @@ def _status(value: float, thresholds: Drift) -> str:
 def _mean(values: pd.Series) -> float | None:
     numbers = pd.to_numeric(values, errors="coerce")
     return None if numbers.isna().all() else float(numbers.mean())
-
-
-def files_sha256(files: list[str]) -> str:
-    """One sha256 over the log files read, in order: names the exact traffic judged."""
-    digest = hashlib.sha256()
-    for name in files:
-        with open(name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _pick_model_rows(
@@ -403,7 +378,7 @@ def check(use_case: str | Path, log_path: Path | str, model_tag: str | None = No
         model_tag=tag,
         log_path=log_path,
         files=files,
-        log_sha256=files_sha256(files),
+        log_sha256=files_sha256(files),  # names the exact traffic judged
         rows=len(rows),
         other_rows=others,
         skipped_lines=int(frame.attrs["skipped_lines"]),
@@ -446,7 +421,7 @@ def as_json(run: DriftRun, written: dict[str, str]) -> dict[str, Any]:
         "rows": run.rows,
         "window": {"first": run.window[0], "last": run.window[1]},
         "thresholds": {"psi_warn": t.psi_warn, "psi_alert": t.psi_alert, "min_rows": t.min_rows},
-        "epsilon": EPSILON,
+        "epsilon": PSI_EPSILON,
         "drift_detected": run.detected,
         "drifted": [c.name for c in run.drifted],
         "warned": [c.name for c in run.warned],
@@ -493,7 +468,7 @@ def markdown(run: DriftRun, written: dict[str, str]) -> str:
         f"least {t.min_rows} rows. PSI is taken over the reference's bins (numeric: decile "
         "edges of the training split; categorical: one bin per level, an unknown level its own "
         f"bin; binary: 0 and 1; the score: deciles of the test split), a blank is its own bin, "
-        f"an empty bin counts as {EPSILON:g}. KS: {_ks_note(run)}.",
+        f"an empty bin counts as {PSI_EPSILON:g}. KS: {_ks_note(run)}.",
     ]
     if run.other_rows:
         lines += ["", f"Rows answered by other models were left out: {run.other_rows}."]
@@ -679,8 +654,8 @@ def shift_frame(
         changed[f.name] = f"{step:+.4g} (one training standard deviation)"
     categorical = [f for f in spec.features if f.type is FeatureType.categorical]
     for f in categorical[:SHIFTED_CATEGORICAL]:
-        shares = reference[f.name]["shares"]
-        rarest = min(shares, key=shares.get) if shares else (f.levels or [""])[-1]
+        levels = reference[f.name]["shares"]
+        rarest = min(levels, key=levels.get) if levels else (f.levels or [""])[-1]
         moved = rng.random(len(out)) < SHIFTED_SHARE
         out.loc[moved, f.name] = rarest
         changed[f.name] = f"{SHIFTED_SHARE:.0%} of rows set to {rarest!r}"
