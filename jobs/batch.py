@@ -18,6 +18,7 @@ import pandas as pd
 
 from core.datafiles import data_fingerprint, read_table, read_transactions
 from core.errors import UserError
+from core.logs import get_logger
 from core.metrics import evaluate, tier_table
 from core.names import TIER_NAMES
 from core.spec import FeatureType, Spec, load_spec
@@ -33,8 +34,7 @@ class DataChanged(UserError, RuntimeError):
     pass
 
 
-def log(message: str) -> None:
-    print(f"[score] {message}", flush=True)
+log = get_logger("score").info  # "[score] ..." on stdout once an entry point ran setup()
 
 
 def score_in_chunks(scorer: Scorer, frame: pd.DataFrame, label: str) -> pd.DataFrame:

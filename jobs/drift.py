@@ -23,7 +23,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserError
+from core.logs import get_logger
 from core.names import PROJECT_ROOT
 from core.settings import get_settings
 from core.spec import Drift, FeatureType, Spec, load_spec
@@ -67,6 +67,8 @@ DISTRIBUTION_PLOT = "drift_distributions.png"
 PLOTTED = 12  # distribution panels: the score and the columns with the largest PSI
 
 OK, WARN, ALERT = "ok", "warn", "alert"
+
+log = get_logger("drift")  # "[drift] ...": progress on stdout, problems on stderr
 
 
 class TooFewRows(UserError):
@@ -606,21 +608,21 @@ def run_drift(
     try:
         run = check(use_case, log_path, model_tag)
     except TooFewRows as err:
-        print(f"[drift] {err}", file=sys.stderr)
+        log.error(str(err))
         return EXIT_TOO_FEW_ROWS
     folder = out_dir or get_settings().reports_dir / run.use_case / REPORT_DIRNAME
     written = write_report(run, folder)
-    print(f"[drift] {run.use_case} ({run.model_tag}, {run.rows:,} rows): {verdict(run)}")
-    print(f"[drift] report: {_shown_path(Path(written[f'{REPORT_STEM}.md']))}")
+    log.info(f"{run.use_case} ({run.model_tag}, {run.rows:,} rows): {verdict(run)}")
+    log.info(f"report: {_shown_path(Path(written[f'{REPORT_STEM}.md']))}")
     url = get_settings().pushgateway_url
     if url:
         try:
             push(run, url)
-            print(f"[drift] metrics pushed to {url}")
+            log.info(f"metrics pushed to {url}")
         except OSError as err:
             # The exit code still says drift or not; a dashboard sees the stale
             # riskbento_drift_last_run_timestamp_seconds.
-            print(f"[drift] could not push the metrics to {url}: {err}", file=sys.stderr)
+            log.warning(f"could not push the metrics to {url}: {err}")
     return run.exit_code
 
 

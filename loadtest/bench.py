@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from core.logs import get_logger, setup
 from core.machine import machine_facts, package_versions
 from core.names import PROJECT_ROOT
 from loadtest import peers
@@ -129,8 +130,7 @@ FULL = Plan(10.0, 1.0, (1, 8, 32, 64), 3_000, 4.0, 1.0, 5.0, True)
 SMOKE = Plan(1.0, 0.3, (1, 8), 50, 0.3, 0.05, 1.0, True)
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
+log = get_logger("bench").info  # "[bench] ..." on stdout once an entry point ran setup()
 
 
 # ---------------------------------------------------------------- machine
@@ -854,6 +854,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    setup()
 
     started = time.monotonic()
     plan = SMOKE if args.smoke else FULL

@@ -34,6 +34,7 @@ from typing import Any
 
 import psutil
 
+from core.logs import get_logger, setup
 from core.machine import machine_facts, package_versions
 from core.names import DEFAULT_USE_CASE, PROJECT_ROOT
 from loadtest.process import ServerProcess, bentoml_serve, free_port, http
@@ -63,8 +64,7 @@ FULL = Plan(stage_s=60, steps=(10, 25, 50, 100, 150, 200, 300, 400, 600, 800), s
 SMOKE = Plan(stage_s=4, steps=(5, 10), step_s=3)
 
 
-def log(message: str) -> None:
-    print(f"[loadtest] {message}", flush=True)
+log = get_logger("loadtest").info  # "[loadtest] ..." on stdout once an entry point ran setup()
 
 
 # ---------------------------------------------------------------- payloads
@@ -374,6 +374,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    setup()
     plan = SMOKE if args.smoke else FULL
     if args.steps:
         steps = tuple(float(x) for x in args.steps.split(","))

@@ -40,6 +40,7 @@ import yaml
 from core import metrics
 from core.datafiles import file_sha256, read_transactions
 from core.errors import UserError
+from core.logs import get_logger, setup
 from core.names import BUILTIN_USE_CASES
 from core.spec import Spec, SpecError, load_spec, spec_path
 from datagen.common import write_csv
@@ -83,8 +84,7 @@ class RetrainDataError(UserError, ValueError):
     """New data that cannot be used for retraining."""
 
 
-def log(message: str) -> None:
-    print(f"[retrain] {message}", flush=True)
+log = get_logger("retrain").info  # "[retrain] ..." on stdout once an entry point ran setup()
 
 
 # ---------------------------------------------------------------- the new data
@@ -691,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"add a {DECISION_DATE_COLUMN} date per customer in this range",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    setup()
     try:
         paths = new_cohort(
             args.use_case, args.out_dir, args.seed, args.shuffle_labels, args.decided_between
@@ -698,7 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"[retrain] {args.use_case} cohort (seed {args.seed}): {', '.join(map(str, paths))}")
+    log(f"{args.use_case} cohort (seed {args.seed}): {', '.join(map(str, paths))}")
     return 0
 
 
