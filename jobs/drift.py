@@ -34,6 +34,7 @@ import pandas as pd
 
 from core.errors import UserError
 from core.logs import get_logger
+from core.markdown import cell, table
 from core.names import PROJECT_ROOT
 from core.settings import get_settings
 from core.spec import Drift, FeatureType, Spec, load_spec
@@ -400,14 +401,6 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
-def _fmt(value: float | None, spec: str = ".4f") -> str:
-    return (
-        "n/a"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else (format(value, spec))
-    )
-
-
 def as_json(run: DriftRun, written: dict[str, str]) -> dict[str, Any]:
     t = run.thresholds
     return {
@@ -478,16 +471,22 @@ def markdown(run: DriftRun, written: dict[str, str]) -> str:
         lines += ["", f"{run.skipped_lines} unreadable log line(s) were skipped."]
     lines += [
         "",
-        "| column | type | PSI | status | KS | blank ref → log | mean ref → log |",
-        "|---|---|---|---|---|---|---|",
+        *table(
+            ["column", "type", "PSI", "status", "KS", "blank ref → log", "mean ref → log"],
+            [
+                [
+                    c.name,
+                    c.kind,
+                    c.psi,
+                    c.status,
+                    cell(c.binned.ks, ".3f"),
+                    f"{c.binned.expected[-1]:.1%} → {c.binned.actual[-1]:.1%}",
+                    f"{cell(c.mean_reference, '.4g')} → {cell(c.mean_observed, '.4g')}",
+                ]
+                for c in _by_psi(run.columns)
+            ],
+        ),
     ]
-    for c in _by_psi(run.columns):
-        blank = f"{c.binned.expected[-1]:.1%} → {c.binned.actual[-1]:.1%}"
-        mean = f"{_fmt(c.mean_reference, '.4g')} → {_fmt(c.mean_observed, '.4g')}"
-        lines.append(
-            f"| {c.name} | {c.kind} | {c.psi:.4f} | {c.status} | {_fmt(c.binned.ks, '.3f')} | "
-            f"{blank} | {mean} |"
-        )
     if PSI_PLOT in written:
         lines += ["", f"![PSI per column]({PSI_PLOT})"]
     if DISTRIBUTION_PLOT in written:

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from core.datafiles import data_files, data_fingerprint, read_table, read_transactions
+from core.markdown import table
 from core.names import QUALITY_REPORT_STEM
 from core.spec import FeatureType, Spec, load_spec
 from core.stats import (
@@ -441,12 +442,6 @@ def build_report(spec: Spec, spec_source: str) -> dict[str, Any]:
     return report
 
 
-def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines
-
-
 def to_markdown(report: dict[str, Any]) -> str:
     balance = report["class_balance"]
     lines = [
@@ -454,7 +449,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         f"Spec `{report['spec']}`, generated {report['generated_at']}.",
         "",
-        *_md_table(
+        *table(
             ["data", "file", "sha256"],
             [
                 [k, f"`{Path(v['path']).name}`", f"`{v['sha256'][:16]}`"]
@@ -472,7 +467,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     if report["findings"]:
-        lines += _md_table(
+        lines += table(
             ["check", "where", "count", "detail"],
             [[f["check"], f"`{f['where']}`", f["count"], f["detail"]] for f in report["findings"]],
         )
@@ -481,7 +476,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines += ["", "Rules: " + "; ".join(f"{k}: {v}" for k, v in report["rules"].items()) + "."]
     if report["missingness_vs_target"]:
         lines += ["", "## Missingness vs target", ""]
-        lines += _md_table(
+        lines += table(
             ["column", "blank", "rate when blank", "rate when filled", "p-value"],
             [
                 [
@@ -512,7 +507,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         ]
     if report.get("psi_unlabeled_vs_labeled"):
         lines += ["", "## Unlabeled rows vs labeled (PSI)", ""]
-        lines += _md_table(
+        lines += table(
             ["feature", "PSI"],
             [
                 [k, f"{v:.3f}"]
