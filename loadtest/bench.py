@@ -654,9 +654,19 @@ RATIO_KEYS = (
 )
 
 
-def _cores(run: dict[str, Any]) -> str:
-    """Server cores, and per worker: `1.23 (0.61/0.62)`."""
-    return f"{run['server_cores']:.2f} (" + "/".join(f"{x:.2f}" for x in run["worker_cores"]) + ")"
+def _run_cells(run: dict[str, Any], p95: bool) -> list[Any]:
+    """Scenario, c, req/s, rows/s, p50 [, p95], p99 ms, errors, server cores (per worker)."""
+    latencies = ("p50_ms", "p95_ms", "p99_ms") if p95 else ("p50_ms", "p99_ms")
+    workers = "/".join(f"{x:.2f}" for x in run["worker_cores"])
+    return [
+        run["scenario"],
+        run["concurrency"],
+        _f(run["rps"]),
+        _f(run["rows_per_s"]),
+        *(_f(run[key], 2) for key in latencies),
+        run["errors"],
+        f"{run['server_cores']:.2f} ({workers})",
+    ]
 
 
 def _f(value: Any, digits: int = 1) -> str:
@@ -734,15 +744,7 @@ def render(report: dict[str, Any]) -> str:
             ],
             [
                 [
-                    r["scenario"],
-                    r["concurrency"],
-                    _f(r["rps"]),
-                    _f(r["rows_per_s"]),
-                    _f(r["p50_ms"], 2),
-                    _f(r["p95_ms"], 2),
-                    _f(r["p99_ms"], 2),
-                    r["errors"],
-                    _cores(r),
+                    *_run_cells(r, p95=True),
                     _f(r["server_cpu_us_per_request"]),
                     f"{r['client_cores']:.2f}",
                     f"{r['other_cores']:.2f}",
@@ -800,17 +802,7 @@ def render(report: dict[str, Any]) -> str:
                     "server cores (per worker)",
                 ],
                 [
-                    [
-                        entry["label"],
-                        r["scenario"],
-                        r["concurrency"],
-                        _f(r["rps"]),
-                        _f(r["rows_per_s"]),
-                        _f(r["p50_ms"], 2),
-                        _f(r["p99_ms"], 2),
-                        r["errors"],
-                        _cores(r),
-                    ]
+                    [entry["label"], *_run_cells(r, p95=False)]
                     for entry in report["sweep"]
                     for r in entry["results"]
                 ],
