@@ -1,21 +1,13 @@
 """Reading a spec's files the same way everywhere (ids as text, blanks as missing)."""
 
-import hashlib
 from pathlib import Path
 
 import pandas as pd
 
 from core.spec import Spec
+from core.stats import file_sha256
 
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+__all__ = ["data_files", "data_fingerprint", "file_sha256", "read_table", "read_transactions"]
 
 
 def read_table(spec: Spec, unlabeled: bool = False) -> pd.DataFrame:

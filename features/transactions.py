@@ -23,6 +23,7 @@ import pandas as pd
 from pandas.api.types import infer_dtype, is_string_dtype
 
 from core.catalogue import DEFAULT_CATEGORIES, aggregate_catalogue
+from core.stats import OUTLIER_FENCE_K, tukey_fence
 
 if TYPE_CHECKING:
     from core.spec import Transactions
@@ -40,7 +41,6 @@ __all__ = [
 ]
 
 LATE_NIGHT_END_HOUR = 5  # 00:00-04:59 counts as late night
-OUTLIER_FENCE_K = 3.0  # same rule as the quality report: Tukey far-out fence on log10|amount|
 FUZZY_MIN_LENGTH = (
     5  # keywords this long also match a word prefix or one typo away ("tesc", "netflx")
 )
@@ -221,13 +221,12 @@ def categorise(cleaned: pd.Series, categories: dict[str, list[str]]) -> pd.DataF
 
 
 def amount_cap(amounts: pd.Series, k: float = OUTLIER_FENCE_K) -> float:
-    """Upper fence for |amount| when the spec sets no max_amount: Tukey on log10|amount|,
-    learned on the training split's transactions."""
+    """Upper fence for |amount| when the spec sets no max_amount: Tukey's far-out fence on
+    log10|amount| (the quality report's rule), learned on the training split's transactions."""
     magnitude = np.log10(amounts.abs()[amounts.abs() > 0].dropna())
     if magnitude.empty:
         return float("inf")
-    q1, q3 = magnitude.quantile([0.25, 0.75])
-    return float(10 ** (q3 + k * (q3 - q1)))
+    return float(10 ** tukey_fence(magnitude, k)[1])
 
 
 def _drop_repeats(raw: pd.DataFrame, id_column: str | None) -> tuple[np.ndarray, int, int]:

@@ -18,6 +18,8 @@ import pandas as pd
 
 from core.datafiles import data_fingerprint, read_table, read_transactions
 from core.errors import UserError
+from core.logs import get_logger
+from core.markdown import table
 from core.metrics import evaluate, tier_table
 from core.names import TIER_NAMES
 from core.spec import FeatureType, Spec, load_spec
@@ -33,8 +35,7 @@ class DataChanged(UserError, RuntimeError):
     pass
 
 
-def log(message: str) -> None:
-    print(f"[score] {message}", flush=True)
+log = get_logger("score").info  # "[score] ..." on stdout once an entry point ran setup()
 
 
 def score_in_chunks(scorer: Scorer, frame: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -75,12 +76,10 @@ def segment_profiles(spec: Spec, scored: pd.DataFrame, frame: pd.DataFrame) -> l
     )
     tiers = [t for t in TIER_NAMES if (joined["_tier"] == t).any()]
     groups = {t: joined[joined["_tier"] == t] for t in tiers}
-    lines = [
-        "| | " + " | ".join(tiers) + " |",
-        "|---|" + "---|" * len(tiers),
-        "| customers | " + " | ".join(str(len(groups[t])) for t in tiers) + " |",
-        "| share | " + " | ".join(f"{len(groups[t]) / len(joined):.1%}" for t in tiers) + " |",
-        "| mean probability | " + " | ".join(f"{groups[t]['_p'].mean():.3f}" for t in tiers) + " |",
+    rows = [
+        ["customers", *(len(groups[t]) for t in tiers)],
+        ["share", *(f"{len(groups[t]) / len(joined):.1%}" for t in tiers)],
+        ["mean probability", *(groups[t]["_p"].mean() for t in tiers)],
     ]
     for feature in spec.features:
         column = {t: groups[t][feature.name] for t in tiers}
@@ -91,11 +90,11 @@ def segment_profiles(spec: Spec, scored: pd.DataFrame, frame: pd.DataFrame) -> l
                 else "n/a"
                 for c in column.values()
             ]
-            lines.append(f"| {feature.name} (most common) | " + " | ".join(cells) + " |")
+            rows.append([f"{feature.name} (most common)", *cells])
         else:
             cells = [f"{pd.to_numeric(c, errors='coerce').median():,.4g}" for c in column.values()]
-            lines.append(f"| {feature.name} (median) | " + " | ".join(cells) + " |")
-    return lines
+            rows.append([f"{feature.name} (median)", *cells])
+    return table(["", *tiers], rows, fmt=".3f")
 
 
 def action_list(spec: Spec, scored: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
@@ -130,11 +129,6 @@ def action_list(spec: Spec, scored: pd.DataFrame, frame: pd.DataFrame) -> pd.Dat
         )
     columns = [spec.id_column, "probability", "risk_tier", "facts", "reason"]
     return pd.DataFrame(rows, columns=columns).sort_values("probability", ascending=False)
-
-
-def _cell(value: Any) -> str:
-    text = f"{value:.3f}" if isinstance(value, float) else str(value)
-    return text.replace("|", "\\|")
 
 
 def write_markdown(path: Path, title: str, scorer: Scorer, spec: Spec, body: list[str]) -> Path:
@@ -183,10 +177,13 @@ def score_use_case(use_case: str | Path, outputs_dir: Path) -> dict[str, Path]:
             f"{metrics['rows']} customers, {metrics['positive_rate']:.2%} risk event "
             f"(`{spec.target.event}`); threshold {scorer.threshold:.4f}.",
             "",
-            "| metric | value |",
-            "|---|---|",
-            *[f"| {k} | {metrics[k]:.4f} |" for k in HOLDOUT_METRICS],
-            f"| cost per customer ({spec.costs.unit}) | {metrics['cost_per_customer']:.4f} |",
+            *table(
+                ["metric", "value"],
+                [
+                    *([k, metrics[k]] for k in HOLDOUT_METRICS),
+                    [f"cost per customer ({spec.costs.unit})", metrics["cost_per_customer"]],
+                ],
+            ),
             "",
             "Confusion matrix: "
             + ", ".join(f"{k.upper()} {v}" for k, v in metrics["confusion"].items()),
@@ -232,12 +229,7 @@ def score_use_case(use_case: str | Path, outputs_dir: Path) -> dict[str, Path]:
                 "",
                 *[f"- {r.describe()}" for r in criteria.rules],
                 "",
-                "| " + " | ".join(listed.columns) + " |",
-                "|" + "---|" * len(listed.columns),
-                *[
-                    "| " + " | ".join(_cell(v) for v in row) + " |"
-                    for row in listed.itertuples(index=False)
-                ],
+                *table(listed.columns, listed.itertuples(index=False), fmt=".3f"),
             ],
         )
         log(f"{spec.name}: {len(listed)} customers on the {criteria.name}")

@@ -7,7 +7,7 @@ and for the score:
 
 - PSI over the reference's bins (numeric: its decile edges; categorical: one bin per
   level, an unknown level its own bin; binary: 0 and 1), with a blank as one more bin
-  and EPSILON in place of an empty bin's share;
+  and PSI_EPSILON in place of an empty bin's share;
 - KS where it makes sense: for the score, the exact two-sample statistic against the
   test-split scores stored with the model; for numeric features, the largest gap
   between the two cumulative shares at the reference's decile edges (a lower bound of
@@ -20,11 +20,9 @@ and, when `RISKBENTO_PUSHGATEWAY_URL` is set, pushes the metrics to that Pushgat
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,9 +33,12 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserError
+from core.logs import get_logger
+from core.markdown import cell, table
 from core.names import PROJECT_ROOT
 from core.settings import get_settings
 from core.spec import Drift, FeatureType, Spec, load_spec
+from core.stats import PSI_EPSILON, bin_counts, files_sha256, psi, shares
 from serving.predlog import (
     MODEL_COLUMN,
     TIMESTAMP_COLUMN,
@@ -55,7 +56,6 @@ PUSH_JOB = "riskbento_drift"
 
 SCORE = "score"  # the `feature` label of the score's PSI
 SCORE_COLUMN = "probability"  # the score as logged
-EPSILON = 1e-4  # share given to an empty bin, so PSI stays finite
 MISSING_BIN = "(blank)"
 
 EXIT_OK, EXIT_DRIFT, EXIT_USER_ERROR, EXIT_TOO_FEW_ROWS = 0, 1, 2, 3
@@ -69,6 +69,8 @@ PLOTTED = 12  # distribution panels: the score and the columns with the largest 
 
 OK, WARN, ALERT = "ok", "warn", "alert"
 
+log = get_logger("drift")  # "[drift] ...": progress on stdout, problems on stderr
+
 
 class TooFewRows(UserError):
     """Fewer logged rows than the spec's `drift.min_rows`: not enough traffic to judge."""
@@ -79,19 +81,6 @@ class LogMismatch(UserError, ValueError):
 
 
 # ---------------------------------------------------------------- the statistics
-
-
-def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = EPSILON) -> float:
-    """Population stability index of two share vectors over the same bins:
-    sum((actual - expected) * ln(actual / expected)); an empty bin counts as `epsilon`."""
-    expected = np.maximum(np.asarray(expected, dtype=float), epsilon)
-    actual = np.maximum(np.asarray(actual, dtype=float), epsilon)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
-
-
-def _shares(counts: np.ndarray) -> np.ndarray:
-    total = counts.sum()
-    return counts / total if total else np.zeros(len(counts))
 
 
 def _with_missing(present: np.ndarray, missing: float) -> np.ndarray:
@@ -124,8 +113,7 @@ def bin_numeric(reference: dict[str, Any], values: pd.Series) -> Binned:
     present = numbers[~np.isnan(numbers)]
     edges = [float(e) for e in reference.get("edges", [])]
     ref_present = np.asarray(reference.get("shares", []), dtype=float)
-    counts = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
-    observed = _shares(counts) if ref_present.size else np.zeros(0)
+    observed = shares(bin_counts(present, edges)) if ref_present.size else np.zeros(0)
     missing = float(np.isnan(numbers).mean()) if numbers.size else 0.0
     ks = None
     if ref_present.size > 1 and present.size:
@@ -173,7 +161,7 @@ def bin_categorical(
             np.array([ref_shares.get(level, 0.0) for level in labels]),
             float(reference.get("missing", 0.0)),
         ),
-        actual=_with_missing(_shares(counts), missing),
+        actual=_with_missing(shares(counts), missing),
     )
 
 
@@ -259,16 +247,6 @@ def _status(value: float, thresholds: Drift) -> str:
 def _mean(values: pd.Series) -> float | None:
     numbers = pd.to_numeric(values, errors="coerce")
     return None if numbers.isna().all() else float(numbers.mean())
-
-
-def files_sha256(files: list[str]) -> str:
-    """One sha256 over the log files read, in order: names the exact traffic judged."""
-    digest = hashlib.sha256()
-    for name in files:
-        with open(name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _pick_model_rows(
@@ -403,7 +381,7 @@ def check(use_case: str | Path, log_path: Path | str, model_tag: str | None = No
         model_tag=tag,
         log_path=log_path,
         files=files,
-        log_sha256=files_sha256(files),
+        log_sha256=files_sha256(files),  # names the exact traffic judged
         rows=len(rows),
         other_rows=others,
         skipped_lines=int(frame.attrs["skipped_lines"]),
@@ -423,14 +401,6 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
-def _fmt(value: float | None, spec: str = ".4f") -> str:
-    return (
-        "n/a"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else (format(value, spec))
-    )
-
-
 def as_json(run: DriftRun, written: dict[str, str]) -> dict[str, Any]:
     t = run.thresholds
     return {
@@ -446,7 +416,7 @@ def as_json(run: DriftRun, written: dict[str, str]) -> dict[str, Any]:
         "rows": run.rows,
         "window": {"first": run.window[0], "last": run.window[1]},
         "thresholds": {"psi_warn": t.psi_warn, "psi_alert": t.psi_alert, "min_rows": t.min_rows},
-        "epsilon": EPSILON,
+        "epsilon": PSI_EPSILON,
         "drift_detected": run.detected,
         "drifted": [c.name for c in run.drifted],
         "warned": [c.name for c in run.warned],
@@ -493,7 +463,7 @@ def markdown(run: DriftRun, written: dict[str, str]) -> str:
         f"least {t.min_rows} rows. PSI is taken over the reference's bins (numeric: decile "
         "edges of the training split; categorical: one bin per level, an unknown level its own "
         f"bin; binary: 0 and 1; the score: deciles of the test split), a blank is its own bin, "
-        f"an empty bin counts as {EPSILON:g}. KS: {_ks_note(run)}.",
+        f"an empty bin counts as {PSI_EPSILON:g}. KS: {_ks_note(run)}.",
     ]
     if run.other_rows:
         lines += ["", f"Rows answered by other models were left out: {run.other_rows}."]
@@ -501,16 +471,22 @@ def markdown(run: DriftRun, written: dict[str, str]) -> str:
         lines += ["", f"{run.skipped_lines} unreadable log line(s) were skipped."]
     lines += [
         "",
-        "| column | type | PSI | status | KS | blank ref → log | mean ref → log |",
-        "|---|---|---|---|---|---|---|",
+        *table(
+            ["column", "type", "PSI", "status", "KS", "blank ref → log", "mean ref → log"],
+            [
+                [
+                    c.name,
+                    c.kind,
+                    c.psi,
+                    c.status,
+                    cell(c.binned.ks, ".3f"),
+                    f"{c.binned.expected[-1]:.1%} → {c.binned.actual[-1]:.1%}",
+                    f"{cell(c.mean_reference, '.4g')} → {cell(c.mean_observed, '.4g')}",
+                ]
+                for c in _by_psi(run.columns)
+            ],
+        ),
     ]
-    for c in _by_psi(run.columns):
-        blank = f"{c.binned.expected[-1]:.1%} → {c.binned.actual[-1]:.1%}"
-        mean = f"{_fmt(c.mean_reference, '.4g')} → {_fmt(c.mean_observed, '.4g')}"
-        lines.append(
-            f"| {c.name} | {c.kind} | {c.psi:.4f} | {c.status} | {_fmt(c.binned.ks, '.3f')} | "
-            f"{blank} | {mean} |"
-        )
     if PSI_PLOT in written:
         lines += ["", f"![PSI per column]({PSI_PLOT})"]
     if DISTRIBUTION_PLOT in written:
@@ -631,21 +607,21 @@ def run_drift(
     try:
         run = check(use_case, log_path, model_tag)
     except TooFewRows as err:
-        print(f"[drift] {err}", file=sys.stderr)
+        log.error(str(err))
         return EXIT_TOO_FEW_ROWS
     folder = out_dir or get_settings().reports_dir / run.use_case / REPORT_DIRNAME
     written = write_report(run, folder)
-    print(f"[drift] {run.use_case} ({run.model_tag}, {run.rows:,} rows): {verdict(run)}")
-    print(f"[drift] report: {_shown_path(Path(written[f'{REPORT_STEM}.md']))}")
+    log.info(f"{run.use_case} ({run.model_tag}, {run.rows:,} rows): {verdict(run)}")
+    log.info(f"report: {_shown_path(Path(written[f'{REPORT_STEM}.md']))}")
     url = get_settings().pushgateway_url
     if url:
         try:
             push(run, url)
-            print(f"[drift] metrics pushed to {url}")
+            log.info(f"metrics pushed to {url}")
         except OSError as err:
             # The exit code still says drift or not; a dashboard sees the stale
             # riskbento_drift_last_run_timestamp_seconds.
-            print(f"[drift] could not push the metrics to {url}: {err}", file=sys.stderr)
+            log.warning(f"could not push the metrics to {url}: {err}")
     return run.exit_code
 
 
@@ -679,8 +655,8 @@ def shift_frame(
         changed[f.name] = f"{step:+.4g} (one training standard deviation)"
     categorical = [f for f in spec.features if f.type is FeatureType.categorical]
     for f in categorical[:SHIFTED_CATEGORICAL]:
-        shares = reference[f.name]["shares"]
-        rarest = min(shares, key=shares.get) if shares else (f.levels or [""])[-1]
+        levels = reference[f.name]["shares"]
+        rarest = min(levels, key=levels.get) if levels else (f.levels or [""])[-1]
         moved = rng.random(len(out)) < SHIFTED_SHARE
         out.loc[moved, f.name] = rarest
         changed[f.name] = f"{SHIFTED_SHARE:.0%} of rows set to {rarest!r}"

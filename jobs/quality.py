@@ -19,13 +19,21 @@ import pandas as pd
 from scipy import stats
 
 from core.datafiles import data_files, data_fingerprint, read_table, read_transactions
+from core.markdown import table
 from core.names import QUALITY_REPORT_STEM
 from core.spec import FeatureType, Spec, load_spec
+from core.stats import (
+    OUTLIER_FENCE_K,
+    PSI_BINS,
+    bin_counts,
+    psi,
+    quantile_edges,
+    shares,
+    tukey_fence,
+)
 
-OUTLIER_FENCE_K = 3.0  # Tukey's "far out" fences: beyond Q1 - 3*IQR or Q3 + 3*IQR
 MNAR_ALPHA = 0.01  # missingness vs target: chi-square (or Fisher) p-value below this
 PSI_SHIFT = 0.10  # population stability index above this: the cohort has shifted
-PSI_BINS = 10
 CO_MISSING_PHI = 0.5  # null masks this correlated are reported as missing together
 SUMMARY_WORST = 3  # console summary: the largest counts shown per kind of finding
 
@@ -39,12 +47,6 @@ class Finding:
 
 
 # ---------------------------------------------------------------- building blocks
-
-
-def tukey_fences(values: pd.Series, k: float = OUTLIER_FENCE_K) -> tuple[float, float]:
-    q1, q3 = values.quantile([0.25, 0.75])
-    iqr = q3 - q1
-    return float(q1 - k * iqr), float(q3 + k * iqr)
 
 
 def count_outside(values: pd.Series, low: float, high: float) -> int:
@@ -63,8 +65,9 @@ def conflicting_keys(frame: pd.DataFrame, key: str) -> int:
     return int((counts > 1).sum())
 
 
-def psi(expected: pd.Series, actual: pd.Series, categorical: bool) -> float:
-    """Population stability index of `actual` against `expected` (quantile bins)."""
+def cohort_psi(expected: pd.Series, actual: pd.Series, categorical: bool) -> float:
+    """Population stability index of `actual` against `expected` among present values:
+    one bin per level, or the decile bins of `expected` (core.stats, as the drift check)."""
     expected, actual = expected.dropna(), actual.dropna()
     if expected.empty or actual.empty:
         return float("nan")
@@ -73,15 +76,11 @@ def psi(expected: pd.Series, actual: pd.Series, categorical: bool) -> float:
         e = expected.astype(str).value_counts().reindex(levels, fill_value=0).to_numpy()
         a = actual.astype(str).value_counts().reindex(levels, fill_value=0).to_numpy()
     else:
-        edges = np.unique(np.quantile(expected, np.linspace(0, 1, PSI_BINS + 1)))
-        if len(edges) < 2:
-            return 0.0
-        edges[0], edges[-1] = -np.inf, np.inf
-        e = np.histogram(expected, edges)[0]
-        a = np.histogram(actual, edges)[0]
-    e_share = np.clip(e / e.sum(), 1e-4, None)
-    a_share = np.clip(a / a.sum(), 1e-4, None)
-    return float(np.sum((a_share - e_share) * np.log(a_share / e_share)))
+        e_values = expected.to_numpy(dtype=float)
+        edges = quantile_edges(e_values)
+        e = bin_counts(e_values, edges)
+        a = bin_counts(actual.to_numpy(dtype=float), edges)
+    return psi(shares(e), shares(a))
 
 
 def missing_vs_target_test(missing: pd.Series, positive: pd.Series) -> float:
@@ -176,7 +175,7 @@ def numeric_outliers(frame: pd.DataFrame, columns: list[str], where: str) -> lis
         values = pd.to_numeric(frame[name], errors="coerce").dropna()
         if values.nunique() <= 2:
             continue  # flags have no outliers
-        low, high = tukey_fences(values)
+        low, high = tukey_fence(values)
         if low == high:
             continue  # IQR 0 (mostly one value, e.g. zero-inflated counts): fences say nothing
         n = count_outside(values, low, high)
@@ -317,7 +316,7 @@ def transaction_findings(
         detail = f"|amount| above the spec's max_amount {roles.max_amount:g}"
     else:
         magnitude = np.log10(amount.abs()[amount.abs() > 0])
-        low, high = tukey_fences(magnitude)
+        low, high = tukey_fence(magnitude)
         n = count_outside(magnitude, low, high)
         detail = (
             f"|amount| beyond far-out fences of log10|amount| "
@@ -377,7 +376,7 @@ def shift_findings(
         if feat.name not in labeled or feat.name not in unlabeled:
             continue
         categorical = feat.type is not FeatureType.numeric
-        scores[feat.name] = psi(labeled[feat.name], unlabeled[feat.name], categorical)
+        scores[feat.name] = cohort_psi(labeled[feat.name], unlabeled[feat.name], categorical)
     findings = [
         Finding(
             "distribution_shift",
@@ -443,12 +442,6 @@ def build_report(spec: Spec, spec_source: str) -> dict[str, Any]:
     return report
 
 
-def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines
-
-
 def to_markdown(report: dict[str, Any]) -> str:
     balance = report["class_balance"]
     lines = [
@@ -456,7 +449,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         f"Spec `{report['spec']}`, generated {report['generated_at']}.",
         "",
-        *_md_table(
+        *table(
             ["data", "file", "sha256"],
             [
                 [k, f"`{Path(v['path']).name}`", f"`{v['sha256'][:16]}`"]
@@ -474,7 +467,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     if report["findings"]:
-        lines += _md_table(
+        lines += table(
             ["check", "where", "count", "detail"],
             [[f["check"], f"`{f['where']}`", f["count"], f["detail"]] for f in report["findings"]],
         )
@@ -483,7 +476,7 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines += ["", "Rules: " + "; ".join(f"{k}: {v}" for k, v in report["rules"].items()) + "."]
     if report["missingness_vs_target"]:
         lines += ["", "## Missingness vs target", ""]
-        lines += _md_table(
+        lines += table(
             ["column", "blank", "rate when blank", "rate when filled", "p-value"],
             [
                 [
@@ -514,7 +507,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         ]
     if report.get("psi_unlabeled_vs_labeled"):
         lines += ["", "## Unlabeled rows vs labeled (PSI)", ""]
-        lines += _md_table(
+        lines += table(
             ["feature", "PSI"],
             [
                 [k, f"{v:.3f}"]

@@ -49,7 +49,9 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from core.logs import get_logger, setup
 from core.machine import machine_facts, package_versions
+from core.markdown import table
 from core.names import PROJECT_ROOT
 from loadtest import peers
 from loadtest.loadgen import nearest_rank
@@ -129,8 +131,7 @@ FULL = Plan(10.0, 1.0, (1, 8, 32, 64), 3_000, 4.0, 1.0, 5.0, True)
 SMOKE = Plan(1.0, 0.3, (1, 8), 50, 0.3, 0.05, 1.0, True)
 
 
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
+log = get_logger("bench").info  # "[bench] ..." on stdout once an entry point ran setup()
 
 
 # ---------------------------------------------------------------- machine
@@ -389,12 +390,24 @@ def run_scenario(
     """One closed-loop run of the load generator, with every process's CPU over its window."""
     duration = duration_s or plan.duration_s
     command = [
-        sys.executable, "-m", "loadtest.loadgen", "--url", server.url + endpoint,
-        "--bodies", str(bodies), "--concurrency", str(concurrency),
-        "--duration", str(duration), "--warmup", str(plan.warmup_s),
-        "--timeout", str(REQUEST_TIMEOUT_S),
-        "--server-pids", ",".join(str(p.pid) for p in server.worker_processes()),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "loadtest.loadgen",
+        "--url",
+        server.url + endpoint,
+        "--bodies",
+        str(bodies),
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(plan.warmup_s),
+        "--timeout",
+        str(REQUEST_TIMEOUT_S),
+        "--server-pids",
+        ",".join(str(p.pid) for p in server.worker_processes()),
+    ]
     errors_path = bodies.parent / "loadgen.stderr"
     with errors_path.open("w") as errors:
         proc = subprocess.Popen(
@@ -595,17 +608,29 @@ def targets(served: list[dict], ratio: dict[str, Any]) -> list[dict[str, Any]]:
     best_big = max(big, key=lambda r: r["rows_per_s"]) if big else None
     full_1000 = ratio["inprocess_full_pipeline_rows_per_s_at_1000"]
     checks = [
-        (f"/predict req/s at c={c} >= {TARGET_VS_PLAIN:g}x the plain peer",
-         row and row["predict_vs_plain"], TARGET_VS_PLAIN),
-        (f"/predict req/s at c={c} >= {TARGET_VS_TUNED:g}x the tuned peer",
-         row and row["predict_vs_tuned"], TARGET_VS_TUNED),
-        (f"/predict p99 at c={c} <= {TARGET_P99_MS:g} ms",
-         predict and predict["p99_ms"], -TARGET_P99_MS),
-        (f"/predict_batch 1,000-record bodies: served rows/s >= {TARGET_BATCH_SHARE:.0%} of "
-         f"in-process full pipeline at 1,000 (best concurrency: "
-         f"{best_big['concurrency'] if best_big else '–'})",
-         _ratio(best_big and best_big["rows_per_s"], full_1000), TARGET_BATCH_SHARE),
-    ]  # fmt: skip
+        (
+            f"/predict req/s at c={c} >= {TARGET_VS_PLAIN:g}x the plain peer",
+            row and row["predict_vs_plain"],
+            TARGET_VS_PLAIN,
+        ),
+        (
+            f"/predict req/s at c={c} >= {TARGET_VS_TUNED:g}x the tuned peer",
+            row and row["predict_vs_tuned"],
+            TARGET_VS_TUNED,
+        ),
+        (
+            f"/predict p99 at c={c} <= {TARGET_P99_MS:g} ms",
+            predict and predict["p99_ms"],
+            -TARGET_P99_MS,
+        ),
+        (
+            f"/predict_batch 1,000-record bodies: served rows/s >= {TARGET_BATCH_SHARE:.0%} of "
+            f"in-process full pipeline at 1,000 (best concurrency: "
+            f"{best_big['concurrency'] if best_big else '–'})",
+            _ratio(best_big and best_big["rows_per_s"], full_1000),
+            TARGET_BATCH_SHARE,
+        ),
+    ]
     out = []
     for name, value, bound in checks:
         if value is None:
@@ -616,6 +641,32 @@ def targets(served: list[dict], ratio: dict[str, Any]) -> list[dict[str, Any]]:
             met = value >= bound
         out.append({"target": name, "value": value, "bound": abs(bound), "met": met})
     return out
+
+
+RATIO_KEYS = (
+    "predict_vs_plain",
+    "predict_vs_tuned",
+    "predict_vs_tuned_full",
+    "batch_one_vs_predict",
+    "batch_one_vs_inprocess_scoring_1",
+    "batch_1000_vs_inprocess_full_1000",
+    "batch_1000_vs_inprocess_scoring_1000",
+)
+
+
+def _run_cells(run: dict[str, Any], p95: bool) -> list[Any]:
+    """Scenario, c, req/s, rows/s, p50 [, p95], p99 ms, errors, server cores (per worker)."""
+    latencies = ("p50_ms", "p95_ms", "p99_ms") if p95 else ("p50_ms", "p99_ms")
+    workers = "/".join(f"{x:.2f}" for x in run["worker_cores"])
+    return [
+        run["scenario"],
+        run["concurrency"],
+        _f(run["rps"]),
+        _f(run["rows_per_s"]),
+        *(_f(run[key], 2) for key in latencies),
+        run["errors"],
+        f"{run['server_cores']:.2f} ({workers})",
+    ]
 
 
 def _f(value: Any, digits: int = 1) -> str:
@@ -645,22 +696,24 @@ def render(report: dict[str, Any]) -> str:
         "",
         "## a. In process (one thread)",
         "",
-        "| path | what | p50 µs / record | p99 µs / record |",
-        "|---|---|---|---|",
-    ]
-    for name, what in inproc["paths"].items():
-        r = inproc["per_record"][name]
-        lines.append(f"| {name} | {what} | {_f(r['p50_us'])} | {_f(r['p99_us'])} |")
-    lines += [
+        *table(
+            ["path", "what", "p50 µs / record", "p99 µs / record"],
+            [
+                [name, what, *(_f(inproc["per_record"][name][k]) for k in ("p50_us", "p99_us"))]
+                for name, what in inproc["paths"].items()
+            ],
+        ),
         "",
         "rows/s by batch size:",
         "",
-        "| path | " + " | ".join(f"{s:,}" for s in BATCH_SIZES) + " |",
-        "|---|" + "---|" * len(BATCH_SIZES),
+        *table(
+            ["path", *(f"{s:,}" for s in BATCH_SIZES)],
+            [
+                [name, *(_f(inproc["batches"][name][str(s)]["rows_per_s"], 0) for s in BATCH_SIZES)]
+                for name in inproc["paths"]
+            ],
+        ),
     ]
-    for name in inproc["paths"]:
-        cells = [_f(inproc["batches"][name][str(s)]["rows_per_s"], 0) for s in BATCH_SIZES]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     again = [
         f"{name} @{int(size):,} {_f(r['rows_per_s_start'], 0)} / {_f(r['rows_per_s_end'], 0)}"
         for name, by_size in inproc["batches"].items()
@@ -674,18 +727,32 @@ def render(report: dict[str, Any]) -> str:
         "",
         "## b. Served",
         "",
-        "| scenario | c | req/s | rows/s | p50 ms | p95 ms | p99 ms | errors | server cores "
-        "(per worker) | server µs CPU / req | client cores | other cores |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *table(
+            [
+                "scenario",
+                "c",
+                "req/s",
+                "rows/s",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "errors",
+                "server cores (per worker)",
+                "server µs CPU / req",
+                "client cores",
+                "other cores",
+            ],
+            [
+                [
+                    *_run_cells(r, p95=True),
+                    _f(r["server_cpu_us_per_request"]),
+                    f"{r['client_cores']:.2f}",
+                    f"{r['other_cores']:.2f}",
+                ]
+                for r in report["served"]
+            ],
+        ),
     ]
-    for r in report["served"]:
-        workers = "/".join(f"{x:.2f}" for x in r["worker_cores"])
-        lines.append(
-            f"| {r['scenario']} | {r['concurrency']} | {_f(r['rps'])} | {_f(r['rows_per_s'])} | "
-            f"{_f(r['p50_ms'], 2)} | {_f(r['p95_ms'], 2)} | {_f(r['p99_ms'], 2)} | {r['errors']} | "
-            f"{r['server_cores']:.2f} ({workers}) | {_f(r['server_cpu_us_per_request'])} | "
-            f"{r['client_cores']:.2f} | {r['other_cores']:.2f} |"
-        )
     ratio = report["ratios"]
     lines += [
         "",
@@ -696,20 +763,23 @@ def render(report: dict[str, Any]) -> str:
         f"{_f(ratio['inprocess_scoring_function_rows_per_s_at_1000'], 0)}; scoring function at "
         f"batch 1: {_f(ratio['inprocess_scoring_function_rows_per_s_at_1'], 0)}.",
         "",
-        "| c | /predict ÷ plain peer | ÷ tuned peer | ÷ tuned peer (full answer) | "
-        "batch 1-record ÷ /predict (req/s) | batch 1-record rows/s ÷ in-process scoring @1 | "
-        "batch 1,000 rows/s ÷ in-process full pipeline @1,000 | ÷ in-process scoring @1,000 |",
-        "|---|---|---|---|---|---|---|---|",
+        *table(
+            [
+                "c",
+                "/predict ÷ plain peer",
+                "÷ tuned peer",
+                "÷ tuned peer (full answer)",
+                "batch 1-record ÷ /predict (req/s)",
+                "batch 1-record rows/s ÷ in-process scoring @1",
+                "batch 1,000 rows/s ÷ in-process full pipeline @1,000",
+                "÷ in-process scoring @1,000",
+            ],
+            [
+                [r["concurrency"], *(_f(r[k], 2) for k in RATIO_KEYS)]
+                for r in ratio["by_concurrency"]
+            ],
+        ),
     ]
-    for r in ratio["by_concurrency"]:
-        lines.append(
-            f"| {r['concurrency']} | {_f(r['predict_vs_plain'], 2)} | "
-            f"{_f(r['predict_vs_tuned'], 2)} | {_f(r['predict_vs_tuned_full'], 2)} | "
-            f"{_f(r['batch_one_vs_predict'], 2)} | "
-            f"{_f(r['batch_one_vs_inprocess_scoring_1'], 2)} | "
-            f"{_f(r['batch_1000_vs_inprocess_full_1000'], 2)} | "
-            f"{_f(r['batch_1000_vs_inprocess_scoring_1000'], 2)} |"
-        )
     lines += ["", "Targets (reported, not asserted):", ""]
     for t in report["targets"]:
         met = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
@@ -719,18 +789,25 @@ def render(report: dict[str, Any]) -> str:
             "",
             "## Settings sweep (riskbento restarted per setting)",
             "",
-            "| settings | scenario | c | req/s | rows/s | p50 ms | p99 ms | errors | "
-            "server cores (per worker) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            *table(
+                [
+                    "settings",
+                    "scenario",
+                    "c",
+                    "req/s",
+                    "rows/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "errors",
+                    "server cores (per worker)",
+                ],
+                [
+                    [entry["label"], *_run_cells(r, p95=False)]
+                    for entry in report["sweep"]
+                    for r in entry["results"]
+                ],
+            ),
         ]
-        for entry in report["sweep"]:
-            for r in entry["results"]:
-                workers = "/".join(f"{x:.2f}" for x in r["worker_cores"])
-                lines.append(
-                    f"| {entry['label']} | {r['scenario']} | {r['concurrency']} | {_f(r['rps'])} | "
-                    f"{_f(r['rows_per_s'])} | {_f(r['p50_ms'], 2)} | {_f(r['p99_ms'], 2)} | "
-                    f"{r['errors']} | {r['server_cores']:.2f} ({workers}) |"
-                )
         lines += _floor_line(report)
     lines += ["", f"Plot: `{report['files']['png']}`.", ""]
     return "\n".join(lines)
@@ -854,6 +931,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    setup()
 
     started = time.monotonic()
     plan = SMOKE if args.smoke else FULL
@@ -942,11 +1020,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
         # the main run's settings, same scenarios, for the comparison
         main_rows = [
-            r for r in served
-            if (r["scenario"], r["concurrency"]) in {
-                (RISKBENTO_SCENARIOS[0][0], sweep_c), (RISKBENTO_SCENARIOS[1][0], sweep_c),
-                (RISKBENTO_SCENARIOS[2][0], big_c)}
-        ]  # fmt: skip
+            r
+            for r in served
+            if (r["scenario"], r["concurrency"])
+            in {
+                (RISKBENTO_SCENARIOS[0][0], sweep_c),
+                (RISKBENTO_SCENARIOS[1][0], sweep_c),
+                (RISKBENTO_SCENARIOS[2][0], big_c),
+            }
+        ]
         sweep.insert(0, {"label": chosen.label() + " (main run)", "settings": chosen.__dict__,
                          "results": main_rows})  # fmt: skip
 

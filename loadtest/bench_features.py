@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from core.machine import machine_facts, package_versions
+from core.markdown import table
 from core.spec import Transactions
 
 SEED = 2024
@@ -371,20 +372,35 @@ def measure(n_rows: int, seed: int = SEED, impl: str = "features.transactions") 
 
 
 def _table(results: list[dict[str, Any]]) -> str:
-    head = (
-        "| rows | customers | end to end (s) | rows/s | clean (s) | categorise (s) "
-        "| aggregate (s) | input RSS (GiB) | peak RSS (GiB) |"
-    )
-    lines = [head, "|" + "---|" * 9]
+    header = [
+        "rows",
+        "customers",
+        "end to end (s)",
+        "rows/s",
+        "clean (s)",
+        "categorise (s)",
+        "aggregate (s)",
+        "input RSS (GiB)",
+        "peak RSS (GiB)",
+    ]
+    rows = []
     for r in results:
         st = r["stages_s"]
         peak = r["peak_rss_gib"] if r["peak_rss_gib"] is not None else r["ru_maxrss_gib"]
-        lines.append(
-            f"| {r['rows']:,} | {r['customers']:,} | {r['total_s']:.2f} | {r['rows_per_s']:,} "
-            f"| {st['clean']:.2f} | {st['categorise']:.2f} | {st['aggregate']:.2f} "
-            f"| {r['rss_input_gib']:.2f} | {peak:.2f} |"
+        rows.append(
+            [
+                f"{r['rows']:,}",
+                f"{r['customers']:,}",
+                r["total_s"],
+                f"{r['rows_per_s']:,}",
+                st["clean"],
+                st["categorise"],
+                st["aggregate"],
+                r["rss_input_gib"],
+                peak,
+            ]
         )
-    return "\n".join(lines)
+    return "\n".join(table(header, rows, fmt=".2f"))
 
 
 def render(report: dict[str, Any]) -> str:

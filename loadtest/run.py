@@ -34,7 +34,9 @@ from typing import Any
 
 import psutil
 
+from core.logs import get_logger, setup
 from core.machine import machine_facts, package_versions
+from core.markdown import table
 from core.names import DEFAULT_USE_CASE, PROJECT_ROOT
 from loadtest.process import ServerProcess, bentoml_serve, free_port, http
 
@@ -63,8 +65,7 @@ FULL = Plan(stage_s=60, steps=(10, 25, 50, 100, 150, 200, 300, 400, 600, 800), s
 SMOKE = Plan(stage_s=4, steps=(5, 10), step_s=3)
 
 
-def log(message: str) -> None:
-    print(f"[loadtest] {message}", flush=True)
+log = get_logger("loadtest").info  # "[loadtest] ..." on stdout once an entry point ran setup()
 
 
 # ---------------------------------------------------------------- payloads
@@ -275,27 +276,29 @@ def summarize(stages: list[dict], plan: Plan, headroom: float) -> dict[str, Any]
     }
 
 
-def _cell(value: Any) -> str:
-    return "–" if value is None else str(value)
-
-
 def render(verdict: dict[str, Any]) -> str:
     m, s = verdict["machine"], verdict["summary"]
-    rows = [
-        "| stage | target req/s | users | achieved req/s | predictions/s | requests | "
-        "p50 ms | p95 ms | p99 ms | errors | server CPU (cores) | generator CPU (cores) | "
-        "machine busy | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for st in verdict["stages"]:
-        outcome = "PASS" if st["passed"] else "FAIL: " + ", ".join(st["why_failed"])
-        rows.append(
-            f"| {st['stage']} | {st['target_rps']} | {st['users']} | {st['achieved_rps']} | "
-            f"{st['predictions_per_s']} | {st['requests']} | {_cell(st['p50_ms'])} | "
-            f"{_cell(st['p95_ms'])} | {_cell(st['p99_ms'])} | {st['errors']} | "
-            f"{st['server_cpu_cores']} | {st['generator_cpu_cores']} | "
-            f"{st['machine_cpu_busy_share']:.0%} | {outcome} |"
-        )
+    header = [
+        "stage", "target req/s", "users", "achieved req/s", "predictions/s", "requests",
+        "p50 ms", "p95 ms", "p99 ms", "errors", "server CPU (cores)", "generator CPU (cores)",
+        "machine busy", "verdict",
+    ]  # fmt: skip
+    keys = [
+        "stage", "target_rps", "users", "achieved_rps", "predictions_per_s", "requests",
+        "p50_ms", "p95_ms", "p99_ms", "errors", "server_cpu_cores", "generator_cpu_cores",
+    ]  # fmt: skip
+    rows = table(
+        header,
+        [
+            [
+                *(st[k] for k in keys),
+                f"{st['machine_cpu_busy_share']:.0%}",
+                "PASS" if st["passed"] else "FAIL: " + ", ".join(st["why_failed"]),
+            ]
+            for st in verdict["stages"]
+        ],
+        fmt="",  # the verdict's numbers as recorded (already rounded)
+    )
     capacity = (
         f"**{s['capacity_rps']} req/s** per instance ({s['capacity_vs_brief']}x the briefs' "
         f"traffic; {s['capacity_predictions_per_s']} predictions/s with the mix)"
@@ -375,6 +378,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    setup()
     plan = SMOKE if args.smoke else FULL
     if args.steps:
         steps = tuple(float(x) for x in args.steps.split(","))

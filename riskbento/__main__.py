@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from core.errors import UserError
+from core.logs import get_logger, setup
 from core.names import BUILTIN_USE_CASES
 from core.settings import get_settings
 from core.spec import load_spec
@@ -20,7 +21,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         paths = datagen.generate(name, get_settings().data_dir)
         took = time.perf_counter() - start
-        print(f"[data] {name}: wrote {', '.join(p.name for p in paths)} in {took:.1f}s")
+        get_logger("data").info(f"{name}: wrote {', '.join(p.name for p in paths)} in {took:.1f}s")
     return 0
 
 
@@ -52,12 +53,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for name in names:
         existing = _existing_model(name) if args.if_missing else None
         if existing:
-            print(f"[train] {name}: {existing} is in the store; not retraining")
+            get_logger("train").info(f"{name}: {existing} is in the store; not retraining")
             continue
         budget = QUICK if args.quick else FULL
         report = train_use_case(name, settings.reports_dir, settings.outputs_dir, budget)
         shown = ", ".join(f"{k} {report['test'][k]:.4f}" for k in HEADLINE)
-        print(f"[train] {report['model_tag']} test: {shown}")
+        get_logger("train").info(f"{report['model_tag']} test: {shown}")
     return 0
 
 
@@ -86,7 +87,7 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
     report = retrain(args.use_case, args.data, get_settings().reports_dir, budget, maturity)
     d = report["decision"]
     verdict = f"promoted as {report['promoted_tag']}" if d["promote"] else "not promoted"
-    print(f"[retrain] {report['challenger_tag']} {verdict}: {d['why']}")
+    get_logger("retrain").info(f"{report['challenger_tag']} {verdict}: {d['why']}")
     return 0
 
 
@@ -102,8 +103,8 @@ def _cmd_traffic(args: argparse.Namespace) -> int:
 
     done = make_traffic(args.use_case, args.out, args.shift, args.rows, args.model_tag)
     moved = "; ".join(f"{k} {v}" for k, v in done["shifted"].items()) or "none"
-    print(
-        f"[traffic] {done['use_case']}: {done['rows']:,} hold-out records scored by "
+    get_logger("traffic").info(
+        f"{done['use_case']}: {done['rows']:,} hold-out records scored by "
         f"{done['model_tag']} and logged under {done['log']} (shifted: {moved})"
     )
     return 0
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-tag", help="model to score with (default <name>:latest)")
     p.set_defaults(func=_cmd_traffic)
     args = parser.parse_args(argv)
+    setup()
     try:
         return args.func(args)
     except (UserError, FileNotFoundError) as err:

@@ -8,22 +8,19 @@ import numpy as np
 import pandas as pd
 
 from core.spec import FeatureType, Spec
-
-BINS = 10
+from core.stats import bin_counts, quantile_edges, shares
 
 
 def numeric_reference(values: pd.Series) -> dict[str, Any]:
     present = values.dropna().to_numpy(dtype=float)
     if present.size == 0:
         return {"type": "numeric", "missing": 1.0, "edges": [], "shares": []}
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, BINS + 1)))
-    inner = edges[1:-1]  # bins are (-inf, e1], (e1, e2], ..., (ek, inf)
-    counts = np.bincount(np.searchsorted(inner, present, side="left"), minlength=len(inner) + 1)
+    edges = quantile_edges(present)
     return {
         "type": "numeric",
         "missing": float(values.isna().mean()),
-        "edges": inner.tolist(),
-        "shares": (counts / counts.sum()).tolist(),
+        "edges": edges.tolist(),
+        "shares": shares(bin_counts(present, edges)).tolist(),
         "min": float(present.min()),
         "max": float(present.max()),
         "mean": float(present.mean()),

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from core.markdown import table
 from core.metrics import CALIBRATION_BINS, tier_table
 
 REPORT_STEM = "training"
@@ -79,19 +80,6 @@ def plot_scores(y: np.ndarray, p: np.ndarray, path: Path) -> str:
     return _save(fig, path)
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
-
-
 def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     test, base = report["test"], report["baselines"]
     single = base["best_single_feature"]
@@ -130,7 +118,7 @@ def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         "",
         f"## Test split ({test['rows']} customers, {test['positive_rate']:.2%} risk event)",
         "",
-        *_table(["model", *HEADLINE], models),
+        *table(["model", *HEADLINE], models),
         "",
         f"Champion: `{report['champion']['candidate']}`. "
         f"Threshold {report['threshold']['value']:.4f}, "
@@ -144,7 +132,7 @@ def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         "",
         "## Risk tiers (test split)",
         "",
-        *_table(
+        *table(
             ["tier", "probability", "customers", "share", "risk-event rate"],
             [
                 [r["tier"], r["range"], r["customers"], r["share"], r["risk_event_rate"]]
@@ -154,7 +142,7 @@ def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         "",
         "## Threshold table (test split)",
         "",
-        *_table(
+        *table(
             [
                 "threshold",
                 "precision",
@@ -179,7 +167,7 @@ def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         f"## Candidates ({report['cv_folds']}-fold stratified CV on {report['search_rows']} "
         f"training rows, metric {report['selection_metric']})",
         "",
-        *_table(
+        *table(
             ["candidate", "mean", "std", "brier", "ece", "seconds"],
             [
                 [
@@ -199,7 +187,7 @@ def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         "",
         "## Feature importance (permutation, test split)",
         "",
-        *_table(
+        *table(
             ["feature", "importance", "std"],
             [
                 [r["feature"], r["importance"], r["std"]]

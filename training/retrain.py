@@ -40,6 +40,8 @@ import yaml
 from core import metrics
 from core.datafiles import file_sha256, read_transactions
 from core.errors import UserError
+from core.logs import get_logger, setup
+from core.markdown import cell, table
 from core.names import BUILTIN_USE_CASES
 from core.spec import Spec, SpecError, load_spec, spec_path
 from datagen.common import write_csv
@@ -80,8 +82,7 @@ class RetrainDataError(UserError, ValueError):
     """New data that cannot be used for retraining."""
 
 
-def log(message: str) -> None:
-    print(f"[retrain] {message}", flush=True)
+log = get_logger("retrain").info  # "[retrain] ..." on stdout once an entry point ran setup()
 
 
 # ---------------------------------------------------------------- the new data
@@ -525,10 +526,6 @@ def retrain(
 # ---------------------------------------------------------------- the report
 
 
-def _num(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def to_markdown(report: dict[str, Any]) -> str:
     d = report["decision"]
     z = NormalDist().inv_cdf(d["confidence"])
@@ -551,12 +548,13 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         "## Data",
         "",
-        "| file | path | sha256 |",
-        "|---|---|---|",
-        *[
-            f"| {key} | `{report['data'][key]}` | `{digest}` |"
-            for key, digest in report["data_sha256"].items()
-        ],
+        *table(
+            ["file", "path", "sha256"],
+            [
+                [key, f"`{report['data'][key]}`", f"`{digest}`"]
+                for key, digest in report["data_sha256"].items()
+            ],
+        ),
         "",
         f"Rows in the table: {report['rows']['rows']}; excluded with a blank label "
         f"(outcome not known yet): {report['rows']['blank_label_excluded']}; excluded with an "
@@ -573,26 +571,25 @@ def to_markdown(report: dict[str, Any]) -> str:
     ]
     models = [("champion", champion), ("challenger", challenger)]
     shown = [(role, tag) for role, tag in models if role in report["scores"]]
-    lines += [
-        "| metric | " + " | ".join(f"{role} `{tag}`" for role, tag in shown) + " |",
-        "|---|" + "---|" * len(shown),
-    ]
-    for key in dict.fromkeys([report["selection_metric"], *REPORTED_METRICS]):
-        mark = " (selection metric)" if key == report["selection_metric"] else ""
-        cells = " | ".join(_num(report["scores"][role][key]) for role, _ in shown)
-        lines.append(f"| {key}{mark} | {cells} |")
-    extra = [("threshold", "threshold (its own)"), ("cost_per_customer", "cost / customer")]
-    for key, label in extra:
-        cells = " | ".join(_num(report["scores"][role][key]) for role, _ in shown)
-        lines.append(f"| {label} | {cells} |")
+    selection = report["selection_metric"]
+    labels = {key: key for key in [selection, *REPORTED_METRICS]}
+    labels[selection] = f"{selection} (selection metric)"
+    labels |= {"threshold": "threshold (its own)", "cost_per_customer": "cost / customer"}
+    lines += table(
+        ["metric", *(f"{role} `{tag}`" for role, tag in shown)],
+        [
+            [label, *(report["scores"][role][key] for role, _ in shown)]
+            for key, label in labels.items()
+        ],
+    )
     lines += [
         "",
         "## The margin",
         "",
         (
-            f"Gain of the challenger on {d['metric']}: {_num(d['gain'])} (positive: better). "
-            f"Margin it must exceed: {_num(d['margin'])} = {z:.3f} x "
-            f"{_num(d['bootstrap_std'])}, the standard deviation of the gain over "
+            f"Gain of the challenger on {d['metric']}: {cell(d['gain'])} (positive: better). "
+            f"Margin it must exceed: {cell(d['margin'])} = {z:.3f} x "
+            f"{cell(d['bootstrap_std'])}, the standard deviation of the gain over "
             f"{d['resamples']} paired, stratified bootstrap resamples of the comparison set "
             f"(a one-sided {d['confidence']:.0%} test that the gain is not sampling noise). "
             "The margin is measured on each run's data, not fixed: a small comparison set "
@@ -687,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"add a {DECISION_DATE_COLUMN} date per customer in this range",
     )  # fmt: skip
     args = parser.parse_args(argv)
+    setup()
     try:
         paths = new_cohort(
             args.use_case, args.out_dir, args.seed, args.shuffle_labels, args.decided_between
@@ -694,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"[retrain] {args.use_case} cohort (seed {args.seed}): {', '.join(map(str, paths))}")
+    log(f"{args.use_case} cohort (seed {args.seed}): {', '.join(map(str, paths))}")
     return 0
 
 

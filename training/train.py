@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from core import metrics
 from core.card import ModelCard
 from core.datafiles import data_fingerprint, read_table, read_transactions
+from core.logs import get_logger
 from core.machine import package_versions
 from core.spec import Spec, load_spec, spec_path
 from features.customers import customer_features, dedupe_table
@@ -62,8 +63,7 @@ SCORERS = {
 }
 
 
-def log(message: str) -> None:
-    print(f"[train] {message}", flush=True)
+log = get_logger("train").info  # "[train] ..." on stdout once an entry point ran setup()
 
 
 @dataclass(frozen=True)

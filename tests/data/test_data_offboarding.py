@@ -13,6 +13,7 @@ from sklearn.preprocessing import StandardScaler
 
 from core.spec import FeatureType
 from datagen import offboarding as gen
+from jobs.quality import cohort_psi
 
 USE_CASE = "offboarding"
 FILES = [
@@ -30,7 +31,6 @@ AUC_RANGE = (0.72, 0.93)
 # Population stability index of age: above 0.10 a drift report must notice it; below
 # 0.25 it is still the same kind of customer ("mild").
 AGE_PSI_RANGE = (0.10, 0.25)
-PSI_BINS = 10
 OUTLIER_AMOUNT = 50_000.0
 DIRECTIONS = {"IN", "OUT"}
 STATUSES = {"COMPLETED", "DECLINED", "REVERSED"}
@@ -186,15 +186,6 @@ def test_messy_text(frames):
         assert desc[messy].str.startswith("VIR SEPA ").any()
 
 
-def _psi(expected: pd.Series, actual: pd.Series) -> float:
-    edges = np.unique(np.quantile(expected, np.linspace(0, 1, PSI_BINS + 1)))
-    edges[0], edges[-1] = -np.inf, np.inf
-    e = np.histogram(expected, edges)[0] / len(expected)
-    a = np.histogram(actual, edges)[0] / len(actual)
-    e, a = np.clip(e, 1e-6, None), np.clip(a, 1e-6, None)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
 def test_distribution_shift_is_measurable_but_mild(frames):
     labeled, unlabeled = frames[gen.LABELED_CUSTOMERS], frames[gen.UNLABELED_CUSTOMERS]
 
@@ -210,7 +201,7 @@ def test_distribution_shift_is_measurable_but_mild(frames):
         return users / len(frames[customers_file])
 
     assert 1.0 <= mean_age(labeled) - mean_age(unlabeled) <= 5.0
-    age_psi = _psi(ages(labeled), ages(unlabeled))
+    age_psi = cohort_psi(ages(labeled), ages(unlabeled), categorical=False)
     assert AGE_PSI_RANGE[0] < age_psi < AGE_PSI_RANGE[1], age_psi
     crypto_gap = crypto_share(*COHORTS[1]) - crypto_share(*COHORTS[0])
     assert 0.03 <= crypto_gap <= 0.15, crypto_gap

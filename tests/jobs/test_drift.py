@@ -21,12 +21,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from core.names import PROJECT_ROOT, USECASES_DIRNAME
 from core.settings import get_settings
 from core.spec import SpecError, load_spec, parse_spec
+from core.stats import PSI_EPSILON, psi
 from jobs.drift import (
     DRIFT_DETECTED,
     DRIFT_LAST_RUN,
     DRIFT_METRICS,
     DRIFT_PSI,
-    EPSILON,
     EXIT_DRIFT,
     EXIT_OK,
     EXIT_TOO_FEW_ROWS,
@@ -37,7 +37,6 @@ from jobs.drift import (
     bin_binary,
     bin_categorical,
     bin_numeric,
-    psi,
 )
 from riskbento.__main__ import main
 from serving.predlog import MODEL_COLUMN, read_prediction_log
@@ -64,7 +63,7 @@ def test_psi_matches_a_hand_computed_case():
 
 def test_psi_gives_an_empty_bin_epsilon_so_it_stays_finite():
     value = psi([1.0, 0.0], [0.5, 0.5])
-    by_hand = (0.5 - 1.0) * math.log(0.5) + (0.5 - EPSILON) * math.log(0.5 / EPSILON)
+    by_hand = (0.5 - 1.0) * math.log(0.5) + (0.5 - PSI_EPSILON) * math.log(0.5 / PSI_EPSILON)
     assert math.isfinite(value)
     assert value == pytest.approx(by_hand, rel=1e-12)
     assert psi([0.5, 0.5, 0.0], [0.5, 0.5, 0.0]) == pytest.approx(0.0, abs=1e-12)
@@ -78,7 +77,7 @@ def test_numeric_values_fall_in_the_reference_bins_with_blank_as_its_own_bin():
     np.testing.assert_allclose(binned.actual, [0.4, 0.2, 0.2, 0.2])
     np.testing.assert_allclose(binned.expected, [0.5, 0.25, 0.25, 0.0])
     assert binned.ks == pytest.approx(0.0)  # same shares among present values
-    blank_only = (0.2 - EPSILON) * math.log(0.2 / EPSILON)
+    blank_only = (0.2 - PSI_EPSILON) * math.log(0.2 / PSI_EPSILON)
     moved = sum((a - e) * math.log(a / e) for a, e in [(0.4, 0.5), (0.2, 0.25), (0.2, 0.25)])
     assert psi(binned.expected, binned.actual) == pytest.approx(blank_only + moved, rel=1e-9)
 
