@@ -76,7 +76,7 @@ class FeatureSchema(Feature):
 class AtThreshold(_Part):
     """`core.metrics.at_threshold`: the decisions at one threshold."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow")  # a later metric is shown without a new format
 
     threshold: float
     precision: float | None = None
@@ -86,19 +86,12 @@ class AtThreshold(_Part):
     cost_per_customer: float | None = None
 
 
-class Metrics(_Part):
-    """`core.metrics.evaluate` on one set of predictions at the chosen threshold."""
-
-    model_config = ConfigDict(extra="allow")  # a later metric is shown without a new format
+class Metrics(AtThreshold):
+    """`core.metrics.evaluate` on one set of predictions at the chosen threshold: the
+    decisions there (`AtThreshold`) and the threshold-free metrics."""
 
     rows: int
     positive_rate: float | None = None
-    threshold: float
-    precision: float | None = None
-    recall: float | None = None
-    f1: float | None = None
-    flagged_share: float | None = None
-    cost_per_customer: float | None = None
     roc_auc: float | None = None
     pr_auc: float | None = None
     brier: float | None = None
