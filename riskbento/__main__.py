@@ -99,7 +99,7 @@ def _cmd_drift(args: argparse.Namespace) -> int:
 
 
 def _cmd_traffic(args: argparse.Namespace) -> int:
-    from jobs.drift import make_traffic
+    from jobs.traffic import make_traffic
 
     done = make_traffic(args.use_case, args.out, args.shift, args.rows, args.model_tag)
     moved = "; ".join(f"{k} {v}" for k, v in done["shifted"].items()) or "none"
