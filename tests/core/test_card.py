@@ -236,6 +236,7 @@ def test_a_pipeline_naming_a_module_that_moved_is_refused_with_how_to_retrain():
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 def test_bentoml_serve_of_a_stale_model_ends_with_one_line_and_no_traceback():
     tag = old_model()
     env = {**os.environ, "RISKBENTO_MODEL_TAG": tag, "RISKBENTO_PREDICTION_LOG": "false"}
