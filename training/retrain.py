@@ -47,9 +47,10 @@ from core.spec import Spec, SpecError, load_spec, spec_path
 from datagen.common import write_csv
 from features.customers import customer_features
 from model import store
+from model.holdout import split_rows
 from model.scorer import ModelNotFound, Scorer, find_model
 from training.report import REPORT_STEM as TRAINING_STEM
-from training.train import FULL, Budget, assemble, train_use_case
+from training.train import FULL, Budget, train_use_case
 
 CHALLENGER_SUFFIX = "_challenger"  # model name of challengers: `<use case>_challenger`
 RETRAIN_DIRNAME = "retrain"  # reports/<use case>/retrain/<run>/
@@ -329,19 +330,12 @@ def decide(
 def comparison_frame(
     challenger: bentoml.Model, spec: Spec
 ) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """The challenger's inference hold-out: rows (table columns + features), labels, and the
-    table's own columns (to rebuild transaction features with another model's cap)."""
-    data = assemble(spec)
-    splits = store.read_csv(challenger, store.SPLITS_FILE)
-    held = set(splits.loc[splits["split"] == COMPARISON_SPLIT, "id"])
-    rows = data.frame[spec.id_column].astype(str).isin(held).to_numpy()
-    if rows.sum() != len(held):
-        raise RuntimeError(
-            f"expected the {len(held)} {COMPARISON_SPLIT} rows stored with {challenger.tag}, "
-            f"found {int(rows.sum())} in the data"
-        )
+    """The challenger's inference hold-out as stored with it: rows (table columns +
+    features, built with its amount cap), labels, and the table's own columns (to rebuild
+    transaction features with another model's cap)."""
+    held = split_rows(challenger, spec, COMPARISON_SPLIT, store.card(challenger).amount_cap)
     table_columns = list(pd.read_csv(spec.resolve(spec.data.table), nrows=0).columns)
-    return data.frame[rows], data.y[rows], table_columns
+    return held.frame, held.y, table_columns
 
 
 def champion_probabilities(
