@@ -439,7 +439,6 @@ def build_report(spec: Spec, spec_source: str) -> dict[str, Any]:
             report["transactions"][where] = {"rows": len(tx), "coverage": coverage}
     report["findings"] = [asdict(f) for f in findings]
     return report
-    return report
 
 
 def to_markdown(report: dict[str, Any]) -> str:
