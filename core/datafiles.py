@@ -4,10 +4,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.spec import Spec
+from core.rawfiles import read_raw
+from core.spec import Spec, Transactions
 from core.stats import file_sha256
 
-__all__ = ["data_files", "data_fingerprint", "file_sha256", "read_table", "read_transactions"]
+__all__ = [
+    "data_files",
+    "data_fingerprint",
+    "file_sha256",
+    "read_table",
+    "read_transactions",
+    "transaction_id_columns",
+]
 
 
 def read_table(spec: Spec, unlabeled: bool = False) -> pd.DataFrame:
@@ -19,15 +27,20 @@ def read_table(spec: Spec, unlabeled: bool = False) -> pd.DataFrame:
 
 
 def read_transactions(spec: Spec, unlabeled: bool = False) -> pd.DataFrame:
-    """Raw transactions (or the unlabeled cohort's), ids read as text."""
+    """Raw transactions (or the unlabeled cohort's): a CSV/Parquet file or a folder of parts,
+    every column as text (core.rawfiles), ids as `string`."""
     tx = spec.data.transactions
     if tx is None:
         raise ValueError(f"spec {spec.name!r} declares no transactions")
     rel = tx.unlabeled_path if unlabeled else tx.path
     if rel is None:
         raise ValueError(f"spec {spec.name!r} declares no unlabeled transactions")
-    text_roles = [tx.columns.customer_id, tx.columns.transaction_id]
-    return pd.read_csv(spec.resolve(rel), dtype={c: "string" for c in text_roles if c})
+    return read_raw(spec.resolve(rel), transaction_id_columns(tx))
+
+
+def transaction_id_columns(roles: Transactions) -> tuple[str, ...]:
+    """The columns read as `string` ids: customer and transaction id."""
+    return tuple(c for c in (roles.columns.customer_id, roles.columns.transaction_id) if c)
 
 
 def data_files(spec: Spec) -> dict[str, Path]:

@@ -38,6 +38,7 @@ __all__ = [
     "categorise",
     "clean_text",
     "clean_transactions",
+    "drop_repeats",
 ]
 
 LATE_NIGHT_END_HOUR = 5  # 00:00-04:59 counts as late night
@@ -48,6 +49,10 @@ DAY_GRID_MAX_CELLS = 256_000_000  # customer x day flags (bytes); beyond, distin
 
 _NOT_LETTERS = re.compile(r"[^a-z\s]+")
 _SPACES = re.compile(r"\s+")
+# A UTC offset or zone letter right after a time of day: '10:00:00+02:00', '10:00Z', '10:00 +0200'.
+_UTC_OFFSET = re.compile(
+    r"(\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE
+)
 
 
 @dataclass
@@ -67,6 +72,11 @@ class CleaningCounts:
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
+
+    def __add__(self, other: CleaningCounts) -> CleaningCounts:
+        """Field by field: the counts of two disjoint sets of rows (buckets of one input)."""
+        mine, theirs = asdict(self), asdict(other)
+        return CleaningCounts(**{k: mine[k] + theirs[k] for k in mine})
 
 
 # ---------------------------------------------------------------- once per distinct value
@@ -129,32 +139,49 @@ def _lowered_in(values: pd.Series, *wanted: list[str]) -> list[np.ndarray]:
     ]
 
 
+def _wall_clock(values: pd.Series) -> pd.Series:
+    """The text without a UTC offset after the time ('...10:00:00+02:00' -> '...10:00:00')."""
+    return values.str.replace(_UTC_OFFSET, r"\1", regex=True)
+
+
 def _parse_timestamps(values: pd.Series) -> pd.Series:
-    """pd.to_datetime(values, errors='coerce', format='mixed'), faster on ISO text.
+    """Each value parsed on its own to the wall-clock time it states (naive datetime64[us]).
 
-    'mixed' tries pandas' ISO-8601 parser on each string before anything else; here that
-    parser runs on the whole column first and only its failures go through 'mixed'. When
-    the two parts disagree on resolution or time zone, the whole column is parsed 'mixed'.
+    The rule is per value, never per column: a UTC offset ('+02:00', 'Z') is dropped,
+    keeping the time as the customer lived it (late night, calendar day), so a file that
+    mixes offsets, or a slice of a file scored on another machine, parses each stamp the
+    same. Pandas' ISO-8601 parser runs first; only its failures go through 'mixed'.
     """
-
-    def mixed(v: pd.Series) -> pd.Series:
-        return pd.to_datetime(v, errors="coerce", format="mixed")
-
-    if values.empty or not is_string_dtype(values):
-        return mixed(values)
-    try:
-        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
-    except (ValueError, TypeError):  # e.g. mixed time zones: let 'mixed' decide or raise
-        return mixed(values)
-    failed = (parsed.isna() & values.notna()).to_numpy()
+    if values.empty:
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
+    if not is_string_dtype(values):
+        values = values.astype("str").where(values.notna())
+    text = _wall_clock(values)
+    parsed = _naive(pd.to_datetime(text, errors="coerce", format="ISO8601"))
+    failed = (parsed.isna() & text.notna()).to_numpy()
     if failed.any():
-        retry = mixed(values[failed])
-        if retry.notna().any():
-            if retry.dtype != parsed.dtype:
-                return mixed(values)
-            parsed = parsed.copy()
-            parsed.iloc[np.flatnonzero(failed)] = retry.to_numpy()
+        parsed.iloc[np.flatnonzero(failed)] = _parse_mixed(text[failed]).to_numpy()
     return parsed
+
+
+def _naive(parsed: pd.Series) -> pd.Series:
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_localize(None)
+    return parsed.astype("datetime64[us]")
+
+
+def _parse_mixed(text: pd.Series) -> pd.Series:
+    """format='mixed' (dateutil) for what ISO-8601 refused; value by value where the values
+    disagree on time zone (e.g. named zones), so no value's result depends on another's."""
+    try:
+        return _naive(pd.to_datetime(text, errors="coerce", format="mixed"))
+    except (ValueError, TypeError):
+        one = [pd.to_datetime(v, errors="coerce") for v in text]
+        return pd.Series(
+            [pd.NaT if pd.isna(t) else t.replace(tzinfo=None) for t in one],
+            index=text.index,
+            dtype="datetime64[us]",
+        )
 
 
 # ---------------------------------------------------------------- categories
@@ -229,7 +256,7 @@ def amount_cap(amounts: pd.Series, k: float = OUTLIER_FENCE_K) -> float:
     return float(10 ** tukey_fence(magnitude, k)[1])
 
 
-def _drop_repeats(raw: pd.DataFrame, id_column: str | None) -> tuple[np.ndarray, int, int]:
+def drop_repeats(raw: pd.DataFrame, id_column: str | None) -> tuple[np.ndarray, int, int]:
     """Positions of the rows kept after dropping exact repeats, then reused ids (the first
     row seen is the original); and how many rows each rule dropped.
 
@@ -262,7 +289,7 @@ def clean_transactions(
     cols = roles.columns
     counts = CleaningCounts(rows_in=len(raw))
     # `rows`: positions in `raw` still kept; each rule narrows it.
-    rows, counts.exact_duplicates_dropped, counts.repeated_ids_dropped = _drop_repeats(
+    rows, counts.exact_duplicates_dropped, counts.repeated_ids_dropped = drop_repeats(
         raw, cols.transaction_id
     )
 
@@ -351,14 +378,10 @@ def _customer_codes(customer: pd.Series) -> tuple[np.ndarray, pd.Index]:
 
 
 def _active_days(timestamp: pd.Series, codes: np.ndarray, n_customers: int) -> np.ndarray:
-    """Distinct calendar days with a timestamp, per customer code."""
-    if isinstance(timestamp.dtype, np.dtype):  # tz-naive: calendar day straight from the number
-        day = timestamp.to_numpy().astype("datetime64[D]")
-        valid = ~np.isnat(day)
-        day = day.view(np.int64)
-    else:  # time zone aware: wall-clock day, as dt.floor("D") gives it
-        day, _ = pd.factorize(timestamp.dt.floor("D"))
-        valid = day >= 0
+    """Distinct calendar days with a timestamp, per customer code (naive wall-clock times)."""
+    day = timestamp.to_numpy().astype("datetime64[D]")
+    valid = ~np.isnat(day)
+    day = day.view(np.int64)
     day, who = day[valid], codes[valid]
     if len(day) == 0:
         return np.zeros(n_customers, dtype=np.int64)

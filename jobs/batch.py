@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +26,6 @@ from features.customers import customer_features
 from model.holdout import split_rows
 from model.scorer import Scorer, find_model
 
-CHUNK_ROWS = 2_000
 HOLDOUT_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "brier", "ece")
 
 
@@ -40,14 +38,7 @@ log = get_logger("score").info  # "[score] ..." on stdout once an entry point ra
 
 def score_in_chunks(scorer: Scorer, frame: pd.DataFrame, label: str) -> pd.DataFrame:
     """Answers for every row, as a table, with progress for long runs."""
-    answers: list[dict[str, Any]] = []
-    for start in range(0, len(frame), CHUNK_ROWS):
-        answers += scorer.score_frame(frame.iloc[start : start + CHUNK_ROWS])
-        log(f"{label}: {min(start + CHUNK_ROWS, len(frame))}/{len(frame)} scored")
-    table = pd.DataFrame(answers)
-    table["reasons"] = table["reasons"].map(lambda rs: " | ".join(r["text"] for r in rs))
-    table["warnings"] = table["warnings"].map(" | ".join)
-    return table
+    return scorer.answer_table(frame, lambda done, total: log(f"{label}: {done}/{total} scored"))
 
 
 def unlabeled_frame(spec: Spec, cap: float | None) -> pd.DataFrame:

@@ -155,8 +155,11 @@ def _forest(forest: RandomForestClassifier) -> Callable[[np.ndarray], np.ndarray
 
     def predict(X: np.ndarray) -> np.ndarray:
         if len(X) * len(trees) > WALK_MAX_CELLS:
-            # Large batches: scikit-learn's compiled walk wins over numpy temporaries.
-            return forest.predict_proba(X)[:, 1]
+            # Large batches: scikit-learn's compiled walk (apply: the leaf each tree reaches)
+            # wins over numpy temporaries; the leaves are averaged below, the same way as
+            # after the numpy walk, so a record's probability never depends on its batch.
+            leaf = np.ascontiguousarray(roots + forest.apply(X.astype(np.float32)))  # rows x trees
+            return event[leaf].sum(axis=1) / len(trees)
         X32 = X.astype(np.float32).astype(np.float64)
         rows = np.arange(len(X))[:, None]
         node = np.broadcast_to(roots, (len(X), len(trees)))
@@ -176,7 +179,9 @@ def _model(model: RebalancedClassifier) -> Callable[[np.ndarray], np.ndarray]:
         return _forest(inner)
     if isinstance(inner, LogisticRegression):
         weights, bias = inner.coef_[0], inner.intercept_[0]
-        return lambda X: 1.0 / (1.0 + np.exp(-(X @ weights + bias)))
+        # Row by row (einsum's loop, not BLAS): a record's probability is then bit for bit
+        # the same whatever batch it arrives in (BLAS kernels treat rows by position).
+        return lambda X: 1.0 / (1.0 + np.exp(-(np.einsum("ij,j->i", X, weights) + bias)))
     if isinstance(inner, XGBClassifier):
         booster = inner.get_booster()
         booster.set_param({"nthread": 1})  # one request, one core: no thread pool wake-ups

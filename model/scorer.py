@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import bentoml
@@ -29,6 +29,8 @@ from model.fastpath import Columns, FastPath, FastVote, NoFastForm, derive
 logger = logging.getLogger(__name__)
 
 REASONS_SHOWN = 3
+CHUNK_ROWS = 2_000  # rows explained at once by answer_table
+ANSWER_FIELDS = ("probability", "prediction", "risk_tier", "reasons", "model", "warnings")
 MIN_EFFECT = 0.001  # smaller probability moves are not worth a reason
 
 
@@ -113,6 +115,11 @@ class Scorer:
             if f.train_min is not None and f.train_max is not None
         }
 
+    def __reduce__(self) -> tuple[type[Scorer], tuple[str, Any, ModelCard]]:
+        """Pickled as what it is built from (the fast path is rebuilt on arrival, the
+        observer stays behind): how a batch engine ships a scorer to its workers."""
+        return type(self), (self.tag, self.pipeline, self.card)
+
     @classmethod
     def from_store(cls, tag: str) -> Scorer:
         model = find_model(tag)
@@ -165,6 +172,23 @@ class Scorer:
     def score_frame(self, frame: pd.DataFrame, explain: bool = True) -> list[dict[str, Any]]:
         ids = frame[self.id_column].astype(str).tolist()
         return self.score_columns(ids, columns_from_frame(frame, self.spec), explain)
+
+    def answer_table(
+        self, frame: pd.DataFrame, progress: Callable[[int, int], None] | None = None
+    ) -> pd.DataFrame:
+        """The answers for every row as a table (reasons and warnings as ' | '-joined text),
+        scored CHUNK_ROWS at a time so explaining a large frame stays within memory;
+        `progress(done, total)` after each chunk."""
+        answers: list[dict[str, Any]] = []
+        for start in range(0, len(frame), CHUNK_ROWS):
+            answers += self.score_frame(frame.iloc[start : start + CHUNK_ROWS])
+            if progress is not None:
+                progress(min(start + CHUNK_ROWS, len(frame)), len(frame))
+        columns = [self.id_column, *ANSWER_FIELDS]
+        table = pd.DataFrame(answers, columns=columns)
+        table["reasons"] = table["reasons"].map(lambda rs: " | ".join(r["text"] for r in rs))
+        table["warnings"] = table["warnings"].map(" | ".join)
+        return table
 
     # ------------------------------------------------------------ explanations
 
