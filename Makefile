@@ -6,13 +6,18 @@ PYTHON_BIN ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
+ENGINE ?=
 USE_CASE ?=
 PORT ?= 3000
 IMAGE_BASE ?= slim
 SERVE_USE_CASE = $(or $(USE_CASE),credit_risk)
+SCALEOUT_ARGS = $(if $(TRANSACTIONS),--transactions $(TRANSACTIONS)) $(if $(CUSTOMERS),--customers $(CUSTOMERS)) \
+	$(if $(OUT),--out $(OUT)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER)) \
+	$(if $(MASTER),--master $(MASTER))
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install data quality train score score-file retrain drift traffic serve image-base image image-smoke loadtest bench bench-features test lint format clean
+.PHONY: help up install install-spark data quality train score features score-file retrain drift traffic serve image-base image image-smoke loadtest bench bench-scaleout bench-features test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -24,11 +29,19 @@ up: ## Fresh clone to a serving model: install, data, quality, train USE_CASE if
 
 install: $(STAMP) ## Create .venv (Python 3.11) with the pinned requirements; fast when nothing changed
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+install-spark: $(SPARK_STAMP) ## The Spark engine: pyspark (requirements-spark.txt) and Java 17 from Debian where missing
+
+$(SPARK_STAMP): $(STAMP) requirements-spark.txt
+	command -v java >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+	$(PY) -m pip install --quiet -r requirements-spark.txt
+	touch $(SPARK_STAMP)
 
 data: $(STAMP) ## Write the built-in use cases' data under data/ (USE_CASE=name for one)
 	$(PY) -m riskbento data $(USE_CASE)
@@ -39,8 +52,11 @@ quality: $(STAMP) ## Data-quality report per use case under reports/<name>/ (USE
 train: $(STAMP) ## Train, evaluate and store models; report under reports/<name>/ (USE_CASE=name or spec path)
 	$(PY) -m riskbento train $(USE_CASE)
 
-score: $(STAMP) ## Batch outputs from the stored model under outputs/<name>/ (USE_CASE=name or spec path)
-	$(PY) -m riskbento score $(USE_CASE)
+score: $(STAMP) ## Batch outputs under outputs/<name>/; ENGINE=local|dask|spark: one answer per customer at scale
+	$(PY) -m riskbento score $(USE_CASE) $(if $(ENGINE),--engine $(ENGINE) $(SCALEOUT_ARGS))
+
+features: $(STAMP) ## Per-customer features at scale: USE_CASE=x ENGINE=local|dask|spark [TRANSACTIONS=p CUSTOMERS=p OUT=dir WORKERS=n]
+	$(PY) -m riskbento features $(SERVE_USE_CASE) --engine $(or $(ENGINE),local) $(SCALEOUT_ARGS)
 
 score-file: $(STAMP) ## Score your CSV: USE_CASE=x FILE=in.csv OUT=out.csv [TRANSACTIONS=tx.csv]
 	$(PY) -m riskbento score-file $(SERVE_USE_CASE) $(FILE) $(OUT) $(if $(TRANSACTIONS),--transactions $(TRANSACTIONS))
@@ -73,6 +89,9 @@ loadtest: $(STAMP) ## Locust: briefs' traffic, 10x, capacity ramp on a local ser
 
 bench: $(STAMP) ## Serving benchmark: in process, riskbento vs FastAPI peers, settings sweep -> reports/bench/ (SMOKE=1: ~1 min)
 	$(PY) -m loadtest.bench $(if $(USE_CASE),--use-case $(USE_CASE)) $(if $(SMOKE),--smoke)
+
+bench-scaleout: $(STAMP) ## local vs Dask vs Spark at 10M and 50M transactions, stage times, cost model -> reports/bench/ (SMOKE=1: seconds)
+	$(PY) -m loadtest.bench_scaleout $(if $(SMOKE),--smoke)
 
 bench-features: $(STAMP) ## Transaction features on 1M and 10M rows: time and peak memory -> reports/bench/ (SMOKE=1)
 	$(PY) -m loadtest.bench_features $(if $(SMOKE),--smoke,--sizes 1000000 10000000)

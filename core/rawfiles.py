@@ -29,6 +29,7 @@ __all__ = [
     "BadInput",
     "Block",
     "plan_blocks",
+    "raw_columns",
     "raw_parts",
     "read_block",
     "read_raw",
@@ -89,9 +90,9 @@ def _parquet_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _read_csv(source: Path | io.BytesIO, where: Path) -> pd.DataFrame:
+def _read_csv(source: Path | io.BytesIO, where: Path, nrows: int | None = None) -> pd.DataFrame:
     try:
-        return pd.read_csv(source, dtype="str")
+        return pd.read_csv(source, dtype="str", nrows=nrows)
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise BadInput(f"{where}: not a readable CSV file ({err})") from None
 
@@ -117,6 +118,22 @@ def read_raw(path: Path, id_columns: tuple[str, ...] = ()) -> pd.DataFrame:
             frames.append(_read_parquet_groups(f, None))
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return _text(frame, id_columns)
+
+
+def raw_columns(path: Path) -> dict[Path, list[str]]:
+    """Each part's column names (a CSV's header line, a Parquet file's schema)."""
+    columns = {}
+    for f in raw_parts(path):
+        if FORMATS[f.suffix.lower()] == "csv":
+            columns[f] = list(_read_csv(f, f, nrows=0).columns) if f.stat().st_size else []
+        else:
+            import pyarrow.parquet as pq
+
+            try:
+                columns[f] = list(pq.read_schema(f).names)
+            except Exception as err:
+                raise BadInput(f"{f}: not a readable Parquet file ({err})") from None
+    return columns
 
 
 def plan_blocks(path: Path, block_bytes: int) -> list[Block]:

@@ -62,9 +62,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_scaleout(args: argparse.Namespace) -> int:
+    from scaleout.job import Run, run
+
+    run(
+        Run(
+            command=args.command,
+            use_case=args.use_case,
+            engine=args.engine,
+            transactions=args.transactions,
+            customers=args.customers,
+            out=args.out,
+            workers=args.workers,
+            buckets=args.buckets,
+            scheduler=args.scheduler,
+            master=args.master,
+        )
+    )
+    return 0
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from jobs.batch import score_use_case
 
+    if args.engine is not None:
+        return _cmd_scaleout(args)
     names = [args.use_case] if args.use_case else list(BUILTIN_USE_CASES)
     for name in names:
         score_use_case(name, get_settings().outputs_dir)
@@ -110,6 +132,22 @@ def _cmd_traffic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scaleout_arguments(p: argparse.ArgumentParser, engine_default: str | None) -> None:
+    from scaleout.job import ENGINES
+
+    note = (
+        " (without it: the batch outputs under outputs/<name>/)" if engine_default is None else ""
+    )
+    p.add_argument("--engine", choices=ENGINES, default=engine_default, help="where to run" + note)
+    p.add_argument("--transactions", type=Path, help="CSV/Parquet file or folder of parts")
+    p.add_argument("--customers", type=Path, help="customer table, CSV or Parquet")
+    p.add_argument("--out", type=Path, help="output folder (default outputs/<name>/<cmd>-<engine>)")
+    p.add_argument("--workers", type=int, default=2, help="Dask workers / Spark local cores")
+    p.add_argument("--buckets", type=int, help="customer buckets (default 4 per worker or more)")
+    p.add_argument("--scheduler", help="Dask: address of a running scheduler (tcp://host:8786)")
+    p.add_argument("--master", help="Spark: master URL (default local[workers])")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m riskbento", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         if name == "train":
             p.add_argument("--if-missing", action="store_true", help="skip if a model exists")
             p.add_argument("--quick", action="store_true", help="small search (smoke runs)")
+        if name == "score":
+            _scaleout_arguments(p, engine_default=None)
+    p = sub.add_parser("features", help="per-customer features from raw transactions at scale")
+    p.add_argument("use_case", help="built-in name or spec path")
+    _scaleout_arguments(p, engine_default="local")
+    p.set_defaults(func=_cmd_scaleout)
     p = sub.add_parser("score-file", help="score a CSV of customer records with the stored model")
     p.add_argument("use_case", help="built-in name or spec path")
     p.add_argument("records", type=Path, help="CSV: id column + the spec's features")

@@ -23,13 +23,19 @@ ALLOWED = {
     "serving": {"core", "features", "model"},
     "service": {"core", "features", "model", "serving"},
     "jobs": {"core", "features", "model", "serving"},
-    "riskbento": {"core", "datagen", "features", "model", "training", "serving", "jobs"},
-}
+    "scaleout": {"core", "features", "model"},
+    "riskbento": {
+        "core", "datagen", "features", "model", "training", "serving", "jobs", "scaleout",
+    },
+}  # fmt: skip
 TOOLS = {"loadtest", "deploy"}
 PROJECT = set(ALLOWED) | TOOLS | {"tests"}
 # What a serving process must never load: training, data generation, offline jobs, the
 # command line, plotting and load generation.
 NOT_SERVED = ("training", "datagen", "jobs", "riskbento", "loadtest", "matplotlib", "locust")
+# What a Dask or Spark worker must never load to build features and score: the same,
+# plus the service.
+NOT_ON_WORKERS = (*NOT_SERVED, "serving", "service")
 
 
 def _package_of(path: Path) -> str:
@@ -123,3 +129,21 @@ def test_importing_the_service_loads_no_training_or_data_generation(trained_tag)
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert "model" in loaded and "serving" in loaded  # the probe really imported the service
     assert not loaded & set(NOT_SERVED), sorted(loaded & set(NOT_SERVED))
+
+
+@pytest.mark.integration
+def test_the_worker_functions_load_no_training_or_serving_code():
+    """What an engine ships to its workers (scaleout.buckets: the feature function and the
+    Scorer) imports in a fresh interpreter without training, serving or job code."""
+    probe = (
+        "import json, sys; import scaleout.buckets; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert {"features", "model"} <= loaded
+    assert not loaded & set(NOT_ON_WORKERS), sorted(loaded & set(NOT_ON_WORKERS))

@@ -1,0 +1,2 @@
+"""Large batches on one machine, Dask or Spark: the one-machine feature code and Scorer,
+called unchanged on buckets of customers (`buckets`), driven by an engine (`engines`)."""
