@@ -77,6 +77,7 @@ def _cmd_scaleout(args: argparse.Namespace) -> int:
             buckets=args.buckets,
             scheduler=args.scheduler,
             master=args.master,
+            measure_shuffle=args.measure_shuffle,
         )
     )
     return 0
@@ -146,6 +147,7 @@ def _scaleout_arguments(p: argparse.ArgumentParser, engine_default: str | None) 
     p.add_argument("--buckets", type=int, help="customer buckets (default 4 per worker or more)")
     p.add_argument("--scheduler", help="Dask: address of a running scheduler (tcp://host:8786)")
     p.add_argument("--master", help="Spark: master URL (default local[workers])")
+    p.add_argument("--measure-shuffle", action="store_true", help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,7 +89,7 @@ def _run(plan: Plan, watch: Stopwatch) -> Result:
     import dask.dataframe as dd
     from distributed import wait
 
-    spec, counts = plan.spec, None
+    spec, counts, shuffled = plan.spec, None, 0
     customers = dd.from_pandas(plan.customers, npartitions=max(1, min(plan.buckets, 32)))
     customers = _bucketed(customers, spec.id_column, plan.buckets)
     if plan.blocks:
@@ -103,6 +103,7 @@ def _run(plan: Plan, watch: Stopwatch) -> Result:
             tx_id = roles.columns.transaction_id
             if tx_id is not None:
                 has_id = raw[~raw[tx_id].isna()]
+                shuffled += _deep_bytes(has_id) if plan.measure_shuffle else 0
                 passed = _bucketed(has_id, tx_id, plan.buckets).map_partitions(
                     first_of_each_id, tx_id, meta=_meta_of(first_of_each_id, meta, tx_id)
                 )
@@ -111,6 +112,7 @@ def _run(plan: Plan, watch: Stopwatch) -> Result:
                 first = counts_of(passed[passed[KIND] != ROWS].compute())
                 kept = passed[passed[KIND] == ROWS].drop(columns=[KIND, *COUNT_COLUMNS])
                 raw = dd.concat([kept, raw[raw[tx_id].isna()]])
+        shuffled += _deep_bytes(raw) if plan.measure_shuffle else 0
         with watch.stage("shuffle"):
             by_customer = _bucketed(raw, roles.columns.customer_id, plan.buckets).persist()
             wait(by_customer)
@@ -150,7 +152,12 @@ def _run(plan: Plan, watch: Stopwatch) -> Result:
         out = out.drop(columns=[c for c in HELPERS if c in out.columns])
         out.to_parquet(plan.parts_dir, write_index=False)
         rows = int(out.map_partitions(len).sum().compute())
-    return Result(counts=counts, rows=rows)
+    return Result(counts=counts, rows=rows, shuffle_bytes=shuffled or None)
+
+
+def _deep_bytes(frame) -> int:
+    """In-memory size of a Dask frame's rows (pandas deep), computed (outside the timers)."""
+    return int(frame.map_partitions(lambda p: p.memory_usage(deep=True).sum()).sum().compute())
 
 
 def _drop_index(func):

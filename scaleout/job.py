@@ -59,6 +59,7 @@ class Run:
     scheduler: str | None = None  # Dask: tcp://host:port of a running scheduler
     master: str | None = None  # Spark: a master URL (default local[workers])
     block_bytes: int = BLOCK_BYTES
+    measure_shuffle: bool = False  # benchmarks: count the bytes shuffled
 
 
 def _inputs(spec: Spec, job: Run) -> tuple[Path | None, Path]:
@@ -141,7 +142,7 @@ def _engine_run(job: Run, plan: Plan, watch: Stopwatch) -> Result:
             return dask_engine.run(plan, watch)
     from scaleout import spark_engine
 
-    with spark_engine.session(job.master, job.workers) as spark:
+    with spark_engine.session(job.master, job.workers, ui=job.measure_shuffle) as spark:
         return spark_engine.run(plan, watch, spark)
 
 
@@ -202,6 +203,7 @@ def run(job: Run) -> dict[str, Any]:
         parts_dir=tmp / f"{name}.parquet",
         scorer=scorer,
         extra=hashes if scorer is not None else {},
+        measure_shuffle=job.measure_shuffle,
     )
     watch = Stopwatch()
     log(

@@ -39,13 +39,16 @@ class Plan:
     parts_dir: Path  # the engine writes the output's Parquet parts here
     scorer: Scorer | None = None  # None: features only
     extra: dict[str, str] = field(default_factory=dict)  # constant answer columns (hashes)
+    measure_shuffle: bool = False  # benchmarks: count the bytes shuffled (costs a pass)
 
 
 @dataclass
 class Result:
     counts: CleaningCounts | None
     rows: int  # customers written
-    shuffle_bytes: int | None = None  # bytes the engine moved between workers, where it says
+    # Dask: in-memory (pandas deep) size of the rows entering the shuffles; Spark: its
+    # shuffle write bytes (serialised). None unless Plan.measure_shuffle.
+    shuffle_bytes: int | None = None
 
 
 class Stopwatch:

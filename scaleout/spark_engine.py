@@ -46,7 +46,7 @@ def _java_missing() -> str | None:
 
 
 @contextlib.contextmanager
-def session(master: str | None, cores: int) -> Iterator[object]:
+def session(master: str | None, cores: int, ui: bool = False) -> Iterator[object]:
     """A SparkSession on `master` (default local[cores]) bound to 127.0.0.1, the workers
     running this Python (so they import the installed riskbento packages)."""
     try:
@@ -69,7 +69,7 @@ def session(master: str | None, cores: int) -> Iterator[object]:
     builder = (
         SparkSession.builder.master(master or f"local[{cores}]")
         .appName("riskbento-scaleout")
-        .config("spark.ui.enabled", "false")
+        .config("spark.ui.enabled", str(ui).lower())  # on: benchmarks read shuffle bytes
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.session.timeZone", "UTC")
@@ -159,6 +159,16 @@ def features_frame(spark, raw, customers, plan: Plan, watch: Stopwatch | None = 
             first = counts_of(passed.filter(F.col(KIND) != ROWS).toPandas())
             kept = passed.filter(F.col(KIND) == ROWS).drop(KIND, BUCKET, *COUNT_COLUMNS)
             raw = kept.unionByName(raw.filter(F.col(tx_id).isNull()))
+    try:
+        return _customer_buckets(raw, customers, plan, watch), first
+    finally:
+        if tx_id is not None:
+            passed.unpersist()
+
+
+def _customer_buckets(raw, customers, plan: Plan, watch: Stopwatch):
+    roles = plan.spec.data.transactions
+    meta = raw.limit(0).toPandas()
     with watch.stage("shuffle"):
         by_customer = (
             raw.withColumn(BUCKET, _bucket(roles.columns.customer_id, plan.buckets))
@@ -188,7 +198,7 @@ def features_frame(spark, raw, customers, plan: Plan, watch: Stopwatch | None = 
         )
         frame.count()
         by_customer.unpersist()
-    return frame, first
+    return frame
 
 
 def run(plan: Plan, watch: Stopwatch, spark) -> Result:
@@ -227,4 +237,20 @@ def run(plan: Plan, watch: Stopwatch, spark) -> Result:
         out = out.drop(*[c for c in HELPERS if c in out.columns and c != POSITION])
         out.write.mode("error").parquet(str(plan.parts_dir))
         rows = out.count()
-    return Result(counts=counts, rows=rows)
+    shuffled = _shuffle_write_bytes(spark) if plan.measure_shuffle else None
+    return Result(counts=counts, rows=rows, shuffle_bytes=shuffled)
+
+
+def _shuffle_write_bytes(spark) -> int | None:
+    """Spark's own count of shuffle bytes written, summed over stages (its REST API on the
+    driver's UI, bound to 127.0.0.1 in local mode)."""
+    import json
+    import urllib.request
+
+    url = spark.sparkContext.uiWebUrl
+    if not url:
+        return None
+    app = spark.sparkContext.applicationId
+    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/stages", timeout=10) as r:
+        stages = json.load(r)
+    return int(sum(s.get("shuffleWriteBytes", 0) for s in stages))
