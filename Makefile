@@ -90,7 +90,9 @@ loadtest: $(STAMP) ## Locust: briefs' traffic, 10x, capacity ramp on a local ser
 bench: $(STAMP) ## Serving benchmark: in process, riskbento vs FastAPI peers, settings sweep -> reports/bench/ (SMOKE=1: ~1 min)
 	$(PY) -m loadtest.bench $(if $(USE_CASE),--use-case $(USE_CASE)) $(if $(SMOKE),--smoke)
 
-bench-scaleout: $(STAMP) ## local vs Dask vs Spark at 10M and 50M transactions, stage times, cost model -> reports/bench/ (SMOKE=1: seconds)
+bench-scaleout: $(STAMP) ## local vs Dask vs Spark at 10M and 50M transactions, stage times, cost model -> reports/bench/ (SMOKE=1: minutes)
+	test -f data/credit_risk/labels.csv || $(PY) -m riskbento data credit_risk
+	$(PY) -m riskbento train --if-missing credit_risk
 	$(PY) -m loadtest.bench_scaleout $(if $(SMOKE),--smoke)
 
 bench-features: $(STAMP) ## Transaction features on 1M and 10M rows: time and peak memory -> reports/bench/ (SMOKE=1)

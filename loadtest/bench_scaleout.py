@@ -64,8 +64,9 @@ class Config:
         return f"{self.engine} {self.workers} {unit}{'s' if self.workers > 1 else ''}"
 
 
-CONFIGS = (Config("local", 1), Config("dask", 1), Config("dask", 2), Config("spark", 1),
-           Config("spark", 2))  # fmt: skip
+# Two workers first: a run cut short (--resume continues it) has the likeliest setups.
+CONFIGS = (Config("local", 1), Config("dask", 2), Config("spark", 2), Config("dask", 1),
+           Config("spark", 1))  # fmt: skip
 
 
 # ---------------------------------------------------------------- data
@@ -183,35 +184,54 @@ def measure(config: Config, use_case: str, tx: Path, customers: Path, out: Path)
 
 # ---------------------------------------------------------------- cost model
 
+COMPUTE_STAGES = ("read", "features", "scoring", "write")
+SHUFFLE_STAGES = ("id_pass", "shuffle")
 
-def fit(points: list[dict]) -> dict[str, float] | None:
-    """seconds = fixed + per_row * rows / workers + per_byte * shuffled bytes, by
-    non-negative least squares over one engine's runs (sizes x worker counts)."""
+
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """y = a + b x, both non-negative (least squares)."""
     from scipy.optimize import nnls
 
+    scale = max(float(x.max()), 1e-12)
+    (a, b), _ = nnls(np.column_stack([np.ones_like(x), x / scale]), y)
+    return float(a), float(b / scale)
+
+
+def fit(points: list[dict]) -> dict[str, float] | None:
+    """seconds = fixed + per_row x rows / workers + per_byte x shuffled bytes / workers.
+
+    Each term is fitted to the stages it stands for, over one engine's runs (sizes x
+    worker counts): per_row to read + features + scoring + write, per_byte to the id pass
+    + shuffle; fixed is what the whole command took beyond its stages (start-up) plus the
+    two fits' intercepts."""
     if len(points) < 3:
         return None
-    A = np.array([[1.0, p["rows"] / p["workers"], p["shuffle_bytes"] or 0.0] for p in points])
-    y = np.array([p["wall_s"] for p in points])
-    scale = A.max(axis=0)
-    scale[scale == 0] = 1.0
-    coef, _ = nnls(A / scale, y)
-    coef = coef / scale
-    bytes_per_row = float(np.mean([(p["shuffle_bytes"] or 0) / p["rows"] for p in points]))
-    return {
-        "fixed_s": float(coef[0]),
-        "per_row_s": float(coef[1]),
-        "per_shuffled_byte_s": float(coef[2]),
-        "shuffled_bytes_per_row": bytes_per_row,
-        "worst_residual_s": float(np.max(np.abs(A @ coef - y))),
+    per_worker_rows = np.array([p["rows"] / p["workers"] for p in points], dtype=float)
+    per_worker_bytes = np.array([(p["shuffle_bytes"] or 0) / p["workers"] for p in points])
+    compute = np.array([sum(p["stages_s"].get(s, 0.0) for s in COMPUTE_STAGES) for p in points])
+    shuffle = np.array([sum(p["stages_s"].get(s, 0.0) for s in SHUFFLE_STAGES) for p in points])
+    startup = np.array([p["wall_s"] for p in points]) - compute - shuffle
+    a1, per_row = _line(per_worker_rows, compute)
+    a2, per_byte = _line(per_worker_bytes, shuffle)
+    model = {
+        "fixed_s": float(startup.mean()) + a1 + a2,
+        "per_row_s": per_row,
+        "per_shuffled_byte_s": per_byte,
+        "shuffled_bytes_per_row": float(
+            np.mean([(p["shuffle_bytes"] or 0) / p["rows"] for p in points])
+        ),
     }
+    predicted = np.array([project(model, p["rows"], p["workers"]) for p in points])
+    model["worst_residual_s"] = float(np.max(np.abs(predicted - [p["wall_s"] for p in points])))
+    return model
 
 
 def project(model: dict[str, float], rows: int, workers: int) -> float:
+    shuffled = model["shuffled_bytes_per_row"] * rows
     return (
         model["fixed_s"]
         + model["per_row_s"] * rows / workers
-        + model["per_shuffled_byte_s"] * model["shuffled_bytes_per_row"] * rows
+        + model["per_shuffled_byte_s"] * shuffled / workers
     )
 
 
@@ -254,10 +274,9 @@ def render(report: dict[str, Any]) -> str:
         for engine, mod in report["models"].items() if mod
     ]  # fmt: skip
     projection_rows = [
-        [engine, f"{rows:,}", workers, f"{project(mod, rows, workers) / 60:,.1f}"]
-        for engine, mod in report["models"].items() if mod
-        for rows in PROJECT_ROWS for workers in PROJECT_WORKERS
-    ]  # fmt: skip
+        [p["engine"], f"{p['rows']:,}", p["workers"], f"{p['minutes']:,.1f}"]
+        for p in report["projections"]
+    ]
     lines = [
         "# Scale-out benchmark: features and scoring on local, Dask and Spark",
         "",
@@ -297,15 +316,18 @@ def render(report: dict[str, Any]) -> str:
             model_rows,
         ),
         "",
-        "seconds = fixed + per_row x rows / workers + per_byte x shuffled bytes, fitted by "
-        "non-negative least squares over this run's sizes and worker counts.",
+        "seconds = fixed + per_row x rows / workers + per_byte x shuffled bytes / workers: "
+        "per_row fitted to the read, features, scoring and write stages, per_byte to the id "
+        "pass and shuffle stages (non-negative least squares over this run's sizes and "
+        "worker counts), fixed = start-up beyond the stages plus both intercepts.",
         "",
         "## Projection (not measured)",
         "",
         "What the model above projects, in minutes, for workers like this machine's cores. "
-        "It assumes per-row work divides evenly over workers and shuffle costs what it cost "
-        "here (a real network is slower than a loopback; spilling, skew and stragglers are "
-        "not in it). Use it to size a first cluster, then measure on it.",
+        "It assumes both per-row work and shuffle divide evenly over workers (each worker "
+        "sends and receives its share) at the cost they had here: a loopback is faster than "
+        "a real network, and spilling, skew and stragglers are not in it. Use it to size a "
+        "first cluster, then measure on it.",
         "",
         *table(["engine", "transactions", "workers", "projected minutes"], projection_rows),
         "",
@@ -324,8 +346,15 @@ def _spark_available() -> str | None:
 
 
 def run(
-    sizes: list[int], use_case: str, data: Path, out: Path, engines: tuple[str, ...]
+    sizes: list[int],
+    use_case: str,
+    data: Path,
+    out: Path,
+    engines: tuple[str, ...],
+    resume: bool = False,
 ) -> dict[str, Any]:
+    """Every size x setup; the report is rewritten after each run, and with `resume` the
+    runs an earlier report (same model) already holds are kept, not repeated."""
     from core.spec import load_spec
     from model.scorer import Scorer
 
@@ -338,10 +367,18 @@ def run(
         "sizes": sizes,
         "results": [],
     }
+    done: dict[tuple[int, str], dict] = {}
+    if resume and (out / "scaleout.json").exists():
+        earlier = json.loads((out / "scaleout.json").read_text())
+        if earlier["model"] == model:
+            done = {(r["rows"], r["label"]): r for r in earlier["results"]}
     spark_missing = _spark_available()
     for rows in sizes:
         tx, customers = dataset(data, rows)
         for config in (c for c in CONFIGS if c.engine in engines):
+            if (rows, config.label) in done and "wall_s" in done[rows, config.label]["result"]:
+                report["results"].append(done[rows, config.label])
+                continue
             if config.engine == "local" and rows > LOCAL_MAX_ROWS:
                 result = {"skipped": f"above {LOCAL_MAX_ROWS:,} rows (one process holds all)"}
             elif config.engine == "spark" and spark_missing:
@@ -359,18 +396,40 @@ def run(
             )
             shown = result.get("wall_s", result.get("skipped", result.get("failed")))
             print(f"{rows:>12,} {config.label:<16} {shown}", file=sys.stderr)
-    report["models"] = {}
-    for engine in ("dask", "spark"):
-        points = [
-            {"rows": r["rows"], "workers": r["workers"], **r["result"]}
-            for r in report["results"]
-            if r["engine"] == engine and "wall_s" in r["result"]
-        ]
-        report["models"][engine] = fit(points)
+            _write(report, out)
+    _write(report, out)
+    return report
+
+
+def _write(report: dict[str, Any], out: Path) -> None:
+    report["models"] = fit_models(report)
+    report["projections"] = projections(report)
     out.mkdir(parents=True, exist_ok=True)
     (out / "scaleout.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "scaleout.md").write_text(render(report))
-    return report
+
+
+def projections(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Projected minutes per engine, size and worker count (from report["models"])."""
+    return [
+        {"engine": engine, "rows": rows, "workers": workers,
+         "minutes": round(project(model, rows, workers) / 60, 1)}
+        for engine, model in report["models"].items() if model
+        for rows in PROJECT_ROWS for workers in PROJECT_WORKERS
+    ]  # fmt: skip
+
+
+def fit_models(report: dict[str, Any]) -> dict[str, dict[str, float] | None]:
+    return {
+        engine: fit(
+            [
+                {"rows": r["rows"], "workers": r["workers"], **r["result"]}
+                for r in report["results"]
+                if r["engine"] == engine and "wall_s" in r["result"]
+            ]
+        )
+        for engine in ("dask", "spark")
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,10 +440,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path("data/bench/scaleout"))
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--engines", nargs="+", default=["local", "dask", "spark"])
+    parser.add_argument("--render", type=Path, help="refit and rewrite from a scaleout.json")
+    parser.add_argument("--resume", action="store_true", help="keep the runs --out holds")
     args = parser.parse_args(argv)
+    if args.render:
+        report = json.loads(args.render.read_text())
+        report["models"] = fit_models(report)
+        report["projections"] = projections(report)
+        args.render.write_text(json.dumps(report, indent=2) + "\n")
+        args.render.with_suffix(".md").write_text(render(report))
+        print(render(report))
+        return 0
     sizes = [SMOKE_ROWS, 2 * SMOKE_ROWS] if args.smoke else args.sizes
     out = args.out or (Path("reports/bench/smoke") if args.smoke else Path("reports/bench"))
-    report = run(sizes, args.use_case, args.data, out, tuple(args.engines))
+    report = run(sizes, args.use_case, args.data, out, tuple(args.engines), args.resume)
     print(render(report))
     print(f"wrote {out / 'scaleout.json'} and {out / 'scaleout.md'}")
     return 0

@@ -84,10 +84,10 @@ def _cmd_scaleout(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from jobs.batch import score_use_case
-
     if args.engine is not None:
         return _cmd_scaleout(args)
+    from jobs.batch import score_use_case
+
     names = [args.use_case] if args.use_case else list(BUILTIN_USE_CASES)
     for name in names:
         score_use_case(name, get_settings().outputs_dir)

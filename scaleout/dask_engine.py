@@ -152,7 +152,10 @@ def _run(plan: Plan, watch: Stopwatch) -> Result:
         out = out.drop(columns=[c for c in HELPERS if c in out.columns])
         out.to_parquet(plan.parts_dir, write_index=False)
         rows = int(out.map_partitions(len).sum().compute())
-    return Result(counts=counts, rows=rows, shuffle_bytes=shuffled or None)
+    from distributed import get_client
+
+    address = get_client().scheduler.address
+    return Result(counts=counts, rows=rows, shuffle_bytes=shuffled or None, ran_on=address)
 
 
 def _deep_bytes(frame) -> int:

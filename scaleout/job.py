@@ -219,6 +219,7 @@ def run(job: Run) -> dict[str, Any]:
             "use_case": spec.name,
             "engine": job.engine,
             "workers": job.workers,
+            "ran_on": result.ran_on,
             "buckets": buckets,
             "blocks": len(blocks),
             "inputs": {
@@ -241,6 +242,11 @@ def run(job: Run) -> dict[str, Any]:
         _replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if result.counts is not None:
+        log(
+            f"{spec.name}: cleaning "
+            + ", ".join(f"{k} {v:,}" for k, v in manifest["cleaning"].items())
+        )
     log(f"{spec.name}: {result.rows:,} customers -> {out} ({_seconds(watch)})")
     return manifest
 

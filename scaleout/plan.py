@@ -49,6 +49,7 @@ class Result:
     # Dask: in-memory (pandas deep) size of the rows entering the shuffles; Spark: its
     # shuffle write bytes (serialised). None unless Plan.measure_shuffle.
     shuffle_bytes: int | None = None
+    ran_on: str = "this process"  # the Dask scheduler's address or the Spark master
 
 
 class Stopwatch:

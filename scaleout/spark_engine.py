@@ -47,21 +47,30 @@ def _java_missing() -> str | None:
 
 @contextlib.contextmanager
 def session(master: str | None, cores: int, ui: bool = False) -> Iterator[object]:
-    """A SparkSession on `master` (default local[cores]) bound to 127.0.0.1, the workers
-    running this Python (so they import the installed riskbento packages)."""
+    """The SparkSession to run on.
+
+    Under `spark-submit` or in a notebook (a session or a launcher's gateway exists) and
+    without `--master`: that session, on the master the platform gave it, left running.
+    Otherwise a new one on `master` (default local[cores], bound to 127.0.0.1), its Python
+    workers running this Python so they import the installed riskbento packages; stopped
+    at the end."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise EngineUnavailable(
             "pyspark is not installed: pip install -r requirements-spark.txt"
         ) from None
-    missing = _java_missing()
-    if missing:
-        raise EngineUnavailable(missing)
     # pyspark 4.3 warns on every conversion that pandas 3 is not fully supported yet; the
     # exactness tests are what says whether it works here.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
     warnings.filterwarnings("ignore", message="The copy keyword is deprecated")
+    hosted = SparkSession.getActiveSession() is not None or "PYSPARK_GATEWAY_PORT" in os.environ
+    if hosted and not master:
+        yield _start(SparkSession.builder.appName("riskbento-scaleout"))
+        return
+    missing = _java_missing()
+    if missing:
+        raise EngineUnavailable(missing)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     if not master:
@@ -71,7 +80,6 @@ def session(master: str | None, cores: int, ui: bool = False) -> Iterator[object
         .appName("riskbento-scaleout")
         .config("spark.ui.enabled", str(ui).lower())  # on: benchmarks read shuffle bytes
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", os.environ.get("RISKBENTO_SPARK_DRIVER_MEMORY", "4g"))
     )
@@ -79,16 +87,20 @@ def session(master: str | None, cores: int, ui: bool = False) -> Iterator[object
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
-    try:
-        spark = builder.getOrCreate()
-    except Exception as err:  # py4j / JVM start-up failures have no common base class
-        raise EngineUnavailable(f"Spark did not start: {str(err).splitlines()[0]}") from None
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = _start(builder)
     try:
         yield spark
     finally:
-        if not master or master.startswith("local"):
-            spark.stop()
+        spark.stop()
+
+
+def _start(builder) -> object:
+    try:
+        spark = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate()
+    except Exception as err:  # py4j / JVM start-up failures have no common base class
+        raise EngineUnavailable(f"Spark did not start: {str(err).splitlines()[0]}") from None
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
 
 
 def spark_schema(frame: pd.DataFrame):
@@ -238,7 +250,8 @@ def run(plan: Plan, watch: Stopwatch, spark) -> Result:
         out.write.mode("error").parquet(str(plan.parts_dir))
         rows = out.count()
     shuffled = _shuffle_write_bytes(spark) if plan.measure_shuffle else None
-    return Result(counts=counts, rows=rows, shuffle_bytes=shuffled)
+    master = spark.sparkContext.master
+    return Result(counts=counts, rows=rows, shuffle_bytes=shuffled, ran_on=master)
 
 
 def _shuffle_write_bytes(spark) -> int | None:

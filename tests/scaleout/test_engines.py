@@ -7,7 +7,10 @@ Real engines: a Dask LocalCluster (2 worker processes) and Spark local[2], both 
 127.0.0.1. Spark's tests are in the slow tier and need `make install-spark`."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -132,3 +135,33 @@ def test_spark_gives_exactly_the_local_features_and_answers(
     assert _sorted_lines(tmp_path / "score" / "answers.csv") == _sorted_lines(
         local_runs["score"] / "answers.csv"
     )
+
+
+@pytest.mark.slow
+def test_under_spark_submit_the_platforms_master_is_kept(credit_risk, messy_inputs, tmp_path):
+    """A platform (spark-submit, a notebook) names the master; riskbento must not replace
+    it with its own local[workers], nor stop a session it did not start."""
+    pytest.importorskip("pyspark", reason="the Spark engine needs `make install-spark`")
+    if shutil.which("java") is None:
+        pytest.skip("the Spark engine needs Java 17 (`make install-spark`)")
+    tx, customers = messy_inputs
+    script = tmp_path / "job.py"
+    script.write_text(
+        "import json, sys\n"
+        "from scaleout.job import Run, run\n"
+        f"m = run(Run('features', {str(credit_risk)!r}, 'spark', {str(tx)!r}, "
+        f"{str(customers)!r}, {str(tmp_path / 'out')!r}, workers=2))\n"
+        "from pyspark.sql import SparkSession\n"
+        "print(json.dumps({'ran_on': m['ran_on'],\n"
+        "                  'alive': SparkSession.getActiveSession() is not None}))\n"
+    )
+    submit = Path(sys.executable).parent / "spark-submit"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+    done = subprocess.run(
+        [str(submit), "--master", "local[1]", "--conf", "spark.driver.host=127.0.0.1",
+         "--conf", "spark.ui.enabled=false", str(script)],
+        capture_output=True, text=True, timeout=600, env=env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = json.loads(done.stdout.strip().splitlines()[-1])
+    assert said == {"ran_on": "local[1]", "alive": True}
