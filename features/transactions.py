@@ -50,8 +50,11 @@ DAY_GRID_MAX_CELLS = 256_000_000  # customer x day flags (bytes); beyond, distin
 _NOT_LETTERS = re.compile(r"[^a-z\s]+")
 _SPACES = re.compile(r"\s+")
 # A UTC offset or zone letter right after a time of day: '10:00:00+02:00', '10:00Z', '10:00 +0200'.
-_UTC_OFFSET = re.compile(
-    r"(\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE
+# A string, ASCII classes only: pandas hands it to Arrow's RE2 for Arrow-backed text (20x
+# faster than Python's re on 10M stamps) and to re otherwise, and both read it alike.
+_UTC_OFFSET = (
+    r"(?i)([0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?)[ \t]*"
+    r"(?:Z|UTC|GMT|[+-][0-9]{2}(?::?[0-9]{2})?)$"
 )
 
 
