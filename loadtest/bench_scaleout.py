@@ -354,7 +354,8 @@ def run(
     resume: bool = False,
 ) -> dict[str, Any]:
     """Every size x setup; the report is rewritten after each run, and with `resume` the
-    runs an earlier report (same model) already holds are kept, not repeated."""
+    runs an earlier report (same model) already holds are kept, not repeated (its runs at
+    other sizes stay in the report)."""
     from core.spec import load_spec
     from model.scorer import Scorer
 
@@ -372,6 +373,8 @@ def run(
         earlier = json.loads((out / "scaleout.json").read_text())
         if earlier["model"] == model:
             done = {(r["rows"], r["label"]): r for r in earlier["results"]}
+            report["results"] = [r for r in earlier["results"] if r["rows"] not in sizes]
+            report["sizes"] = sorted({*sizes, *(r["rows"] for r in report["results"])})
     spark_missing = _spark_available()
     for rows in sizes:
         tx, customers = dataset(data, rows)
@@ -402,6 +405,7 @@ def run(
 
 
 def _write(report: dict[str, Any], out: Path) -> None:
+    report["results"].sort(key=lambda r: r["rows"])  # stable: setups keep their order
     report["models"] = fit_models(report)
     report["projections"] = projections(report)
     out.mkdir(parents=True, exist_ok=True)
