@@ -51,9 +51,9 @@ class Run:
     command: str  # features | score
     use_case: str | Path
     engine: str = "local"
-    transactions: Path | None = None  # default: the spec's (unlabeled first)
-    customers: Path | None = None  # default: the spec's (unlabeled first)
-    out: Path | None = None  # default: outputs/<name>/<command>-<engine>
+    transactions: Path | str | None = None  # default: the spec's (unlabeled first)
+    customers: Path | str | None = None  # default: the spec's (unlabeled first)
+    out: Path | str | None = None  # default: outputs/<name>/<command>-<engine>
     workers: int = 2  # Dask LocalCluster workers / Spark local cores
     buckets: int | None = None  # default: BUCKETS_PER_WORKER per worker, more for big inputs
     scheduler: str | None = None  # Dask: tcp://host:port of a running scheduler
@@ -64,10 +64,10 @@ class Run:
 
 def _inputs(spec: Spec, job: Run) -> tuple[Path | None, Path]:
     tx = spec.data.transactions
-    transactions = job.transactions
+    transactions = Path(job.transactions) if job.transactions else None
     if transactions is None and tx is not None:
         transactions = spec.resolve(tx.unlabeled_path or tx.path)
-    customers = job.customers or spec.resolve(spec.data.unlabeled_table or spec.data.table)
+    customers = Path(job.customers or spec.resolve(spec.data.unlabeled_table or spec.data.table))
     if job.command == "features" and tx is None:
         raise BadInput(f"{spec.name} declares no transactions: there are no features to build")
     if tx is None and job.transactions is not None:
@@ -186,7 +186,7 @@ def run(job: Run) -> dict[str, Any]:
     if transactions is not None:
         hashes["transactions_sha256"] = files_sha256(raw_parts(transactions))
 
-    out = job.out or get_settings().outputs_dir / spec.name / f"{job.command}-{job.engine}"
+    out = Path(job.out or get_settings().outputs_dir / spec.name / f"{job.command}-{job.engine}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
