@@ -41,7 +41,9 @@ __all__ = [
     "bucket_features",
     "bucket_of",
     "counts_of",
+    "features_meta",
     "first_of_each_id",
+    "id_pass_meta",
     "score_features",
     "table_order",
 ]
@@ -139,6 +141,26 @@ def score_features(frame: pd.DataFrame, scorer: Scorer, extra: dict[str, str]) -
     rows = rows.sort_values(ORDER, kind="stable").reset_index(drop=True)
     answers = scorer.answer_table(rows.drop(columns=[c for c in HELPERS if c in rows]))
     return answers.assign(**extra, **{ORDER: rows[ORDER].to_numpy()})
+
+
+def _bucketed_meta(raw_meta: pd.DataFrame) -> pd.DataFrame:
+    return raw_meta.assign(**{BUCKET: pd.Series(dtype="int64")})
+
+
+def id_pass_meta(raw_meta: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    """What `first_of_each_id` returns on an empty bucket (its columns and types)."""
+    return first_of_each_id(_bucketed_meta(raw_meta), id_column)
+
+
+def features_meta(
+    raw_meta: pd.DataFrame,
+    table_meta: pd.DataFrame,
+    spec: Spec,
+    cap: float | None,
+    id_columns: tuple[str, ...],
+) -> pd.DataFrame:
+    """What `bucket_features` returns on an empty bucket (its columns and types)."""
+    return bucket_features(_bucketed_meta(raw_meta), table_meta, spec, cap, id_columns)
 
 
 def answers_meta(spec: Spec, extra: dict[str, str]) -> pd.DataFrame:

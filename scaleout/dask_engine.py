@@ -13,8 +13,6 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-import pandas as pd
-
 from core.rawfiles import read_block
 from scaleout.buckets import (
     BUCKET,
@@ -26,7 +24,9 @@ from scaleout.buckets import (
     bucket_features,
     bucket_of,
     counts_of,
+    features_meta,
     first_of_each_id,
+    id_pass_meta,
     score_features,
 )
 from scaleout.plan import EngineUnavailable, Plan, Result, Stopwatch
@@ -105,7 +105,7 @@ def _run(plan: Plan, watch: Stopwatch) -> Result:
                 has_id = raw[~raw[tx_id].isna()]
                 shuffled += _deep_bytes(has_id) if plan.measure_shuffle else 0
                 passed = _bucketed(has_id, tx_id, plan.buckets).map_partitions(
-                    first_of_each_id, tx_id, meta=_meta_of(first_of_each_id, meta, tx_id)
+                    first_of_each_id, tx_id, meta=id_pass_meta(meta, tx_id)
                 )
                 passed = passed.reset_index(drop=True).persist()
                 wait(passed)
@@ -117,21 +117,15 @@ def _run(plan: Plan, watch: Stopwatch) -> Result:
             by_customer = _bucketed(raw, roles.columns.customer_id, plan.buckets).persist()
             wait(by_customer)
         with watch.stage("features"):
-            features_meta = bucket_features(
-                meta.assign(**{BUCKET: pd.Series(dtype="int64")}),
-                plan.customers.iloc[:0],
-                spec,
-                plan.cap,
-                plan.id_columns,
-            )
+            empty = features_meta(meta, plan.customers.iloc[:0], spec, plan.cap, plan.id_columns)
             frame = dd.map_partitions(
-                _drop_index(bucket_features),
+                bucket_features,
                 by_customer,
                 customers,
                 spec,
                 plan.cap,
                 plan.id_columns,
-                meta=features_meta,
+                meta=empty,
                 align_dataframes=False,
             ).persist()
             wait(frame)
@@ -161,15 +155,3 @@ def _run(plan: Plan, watch: Stopwatch) -> Result:
 def _deep_bytes(frame) -> int:
     """In-memory size of a Dask frame's rows (pandas deep), computed (outside the timers)."""
     return int(frame.map_partitions(lambda p: p.memory_usage(deep=True).sum()).sum().compute())
-
-
-def _drop_index(func):
-    def on_partitions(left: pd.DataFrame, right: pd.DataFrame, *args):
-        return func(left.reset_index(drop=True), right.reset_index(drop=True), *args)
-
-    on_partitions.__name__ = func.__name__
-    return on_partitions
-
-
-def _meta_of(func, meta: pd.DataFrame, *args) -> pd.DataFrame:
-    return func(meta.assign(**{BUCKET: pd.Series(dtype="int64")}), *args)

@@ -28,12 +28,14 @@ from scaleout.buckets import (
     HELPERS,
     KIND,
     ROWS,
+    answers_meta,
     bucket_features,
     counts_of,
+    features_meta,
     first_of_each_id,
+    id_pass_meta,
     score_features,
 )
-from scaleout.buckets import answers_meta as answers_meta_of
 from scaleout.plan import EngineUnavailable, Plan, Result, Stopwatch
 
 __all__ = ["features_frame", "run", "session", "spark_schema"]
@@ -159,8 +161,7 @@ def features_frame(spark, raw, customers, plan: Plan, watch: Stopwatch | None = 
         if tx_id is not None:
             from pyspark.sql import functions as F
 
-            empty = meta.assign(**{BUCKET: pd.Series(dtype="int64")})
-            passed_schema = spark_schema(first_of_each_id(empty, tx_id))
+            passed_schema = spark_schema(id_pass_meta(meta, tx_id))
             passed = (
                 raw.filter(F.col(tx_id).isNotNull())
                 .withColumn(BUCKET, _bucket(tx_id, plan.buckets))
@@ -172,15 +173,14 @@ def features_frame(spark, raw, customers, plan: Plan, watch: Stopwatch | None = 
             kept = passed.filter(F.col(KIND) == ROWS).drop(KIND, BUCKET, *COUNT_COLUMNS)
             raw = kept.unionByName(raw.filter(F.col(tx_id).isNull()))
     try:
-        return _customer_buckets(raw, customers, plan, watch), first
+        return _customer_buckets(raw, meta, customers, plan, watch), first
     finally:
         if tx_id is not None:
             passed.unpersist()
 
 
-def _customer_buckets(raw, customers, plan: Plan, watch: Stopwatch):
+def _customer_buckets(raw, meta: pd.DataFrame, customers, plan: Plan, watch: Stopwatch):
     roles = plan.spec.data.transactions
-    meta = raw.limit(0).toPandas()
     with watch.stage("shuffle"):
         by_customer = (
             raw.withColumn(BUCKET, _bucket(roles.columns.customer_id, plan.buckets))
@@ -190,13 +190,8 @@ def _customer_buckets(raw, customers, plan: Plan, watch: Stopwatch):
         by_customer.count()
     with watch.stage("features"):
         table = customers.withColumn(BUCKET, _bucket(plan.spec.id_column, plan.buckets))
-        table_meta = table.limit(0).toPandas()
-        out_meta = bucket_features(
-            meta.assign(**{BUCKET: pd.Series(dtype="int64")}),
-            table_meta,
-            plan.spec,
-            plan.cap,
-            plan.id_columns,
+        out_meta = features_meta(
+            meta, table.limit(0).toPandas(), plan.spec, plan.cap, plan.id_columns
         )
         spec, cap, id_columns = plan.spec, plan.cap, plan.id_columns
         frame = (
@@ -237,13 +232,13 @@ def run(plan: Plan, watch: Stopwatch, spark) -> Result:
         with watch.stage("scoring"):
             scorer = spark.sparkContext.broadcast(plan.scorer)
             extra = plan.extra
-            answers_meta = answers_meta_of(plan.spec, plan.extra)
+            schema = spark_schema(answers_meta(plan.spec, plan.extra))
 
             def score(batches):
                 for batch in batches:
                     yield _to_spark(score_features(batch, scorer.value, extra))
 
-            out = frame.mapInPandas(score, spark_schema(answers_meta)).cache()
+            out = frame.mapInPandas(score, schema).cache()
             out.count()
     with watch.stage("write"):
         out = out.drop(*[c for c in HELPERS if c in out.columns and c != POSITION])
