@@ -74,10 +74,20 @@ class Feature(_Strict):
     unseen: Literal["reject", "accept"] = "reject"
     missing: MissingRule = MissingRule.impute
     fill_value: float | str | None = None
+    # The API takes JSON numbers for numeric features and 0 / 1 for binary ones; these two
+    # widen that for a caller that cannot change what it sends (never on by default).
+    accept_text_numbers: bool = False  # numeric: "12.5" is read as 12.5
+    accept_booleans: bool = False  # binary: true / false are read as 1 / 0
 
     @model_validator(mode="after")
     def _consistent(self) -> Feature:
         numeric = self.type is FeatureType.numeric
+        if self.accept_text_numbers and not numeric:
+            raise ValueError(
+                f"accept_text_numbers applies to numeric features, not {self.type.value}"
+            )
+        if self.accept_booleans and self.type is not FeatureType.binary:
+            raise ValueError(f"accept_booleans applies to binary features, not {self.type.value}")
         if not numeric and (self.min is not None or self.max is not None or self.integer):
             raise ValueError(f"min/max/integer apply to numeric features, not {self.type.value}")
         if self.min is not None and self.max is not None and self.min > self.max:

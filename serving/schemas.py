@@ -11,9 +11,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    Strict,
     ValidationError,
     create_model,
     model_validator,
@@ -102,13 +104,39 @@ def _describe(feature: Feature) -> str:
     return text
 
 
+def _json_number(text: bool = False, booleans: bool = False, zero_one: bool = False) -> Any:
+    """Refuses a JSON string or boolean where a number is expected, unless allowed, and
+    with `zero_one` anything but 0 or 1."""
+    refused = tuple(t for t, allowed in ((str, text), (bool, booleans)) if not allowed)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, refused):
+            kind = "boolean" if isinstance(value, bool) else "string"
+            raise PydanticCustomError(
+                "number_type", "Input should be a JSON number, not a {kind}", {"kind": kind}
+            )
+        if zero_one and value not in (0, 1):
+            raise PydanticCustomError("literal_error", "Input should be 0 or 1")
+        return value
+
+    return BeforeValidator(check)
+
+
 def _value_type(feature: Feature) -> Any:
+    """Strict by default: a JSON boolean or a number in a string is refused where a number
+    is expected, and an integer feature takes whole numbers only (3 or 3.0, never 3.5).
+    The spec may widen a feature (`accept_text_numbers`, `accept_booleans`)."""
     match feature.type:
         case FeatureType.numeric:
-            base = int if feature.integer else float
-            return Annotated[base, Field(ge=feature.min, le=feature.max, allow_inf_nan=False)]
+            bounds = Field(ge=feature.min, le=feature.max, allow_inf_nan=False)
+            if feature.integer or feature.accept_text_numbers:
+                base = int if feature.integer else float
+                return Annotated[base, bounds, _json_number(text=feature.accept_text_numbers)]
+            return Annotated[float, bounds, Strict()]  # checked in pydantic-core, no Python call
         case FeatureType.binary:
-            return Literal[0, 1]
+            zero_one = Field(ge=0, le=1, json_schema_extra={"enum": [0, 1]})
+            check = _json_number(booleans=feature.accept_booleans, zero_one=True)
+            return Annotated[int, zero_one, check]
         case FeatureType.categorical if feature.unseen == "reject":
             return Literal[tuple(feature.levels or ())]
         case _:
@@ -182,7 +210,7 @@ def transaction_model(spec: Spec) -> type[BaseModel]:
     fields: dict[str, Any] = {
         roles.columns.customer_id: (Annotated[str, Field(min_length=1)], ...),
         roles.columns.amount: (
-            Annotated[float | None, Field(allow_inf_nan=False)],
+            Annotated[float | None, Field(allow_inf_nan=False), Strict()],
             Field(..., description="amount; its sign is taken from the type column"),
         ),
     }
@@ -198,3 +226,29 @@ def profile_model(spec: Spec, profile_features: list[str]) -> type[BaseModel]:
     (just the id when every feature does)."""
     kept = [f for f in spec.features if f.name in profile_features]
     return record_model(spec.model_copy(update={"features": kept, "name": f"{spec.name}_profile"}))
+
+
+def transactions_request_model(
+    spec: Spec, profile_features: list[str], max_rows: int
+) -> type[BaseModel]:
+    """The body of `/score_transactions`: raw transactions and the customers' profiles.
+
+    `customers` is required when the model reads features that transactions cannot give
+    (`profile_features`); otherwise it is optional and the customers are those found in
+    the transactions. An empty list is refused either way: it names nobody to score."""
+    rows = Field(min_length=1, max_length=max_rows)
+    profiles = Annotated[list[profile_model(spec, profile_features)], rows]  # type: ignore[misc]
+    customers: tuple[Any, Any] = (
+        (profiles, Field(..., description="one profile record per customer to score"))
+        if profile_features
+        else (
+            profiles | None,
+            Field(None, description="customers to score; default: every customer sent"),
+        )
+    )
+    return create_model(
+        _model_name(spec, "TransactionsRequest"),
+        __config__=ConfigDict(extra="forbid"),
+        transactions=(Annotated[list[transaction_model(spec)], rows], ...),  # type: ignore[misc]
+        customers=customers,
+    )

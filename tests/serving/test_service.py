@@ -335,3 +335,75 @@ def test_readme_transactions_example_is_cleaned_and_scored(serve):
     first = {c["customer_id"]: c for c in answer["customers"]}["CUST001"]
     assert first["features"]["has_rent"] == 1 and first["features"]["has_salary"] == 1
     assert first["features"]["total_debit"] == pytest.approx(-45.50 - 950.00 - 12.99)
+
+
+# ---------------------------------------------------------------- strict types
+
+
+def _type_mistakes(spec) -> list[tuple[str, object, str]]:
+    """(field, value sent, what the 400 must say) for every numeric and binary feature:
+    a JSON boolean or a number in a string is never read as a number."""
+    mistakes: list[tuple[str, object, str]] = []
+    for feature in spec.features:
+        if feature.type.value not in ("numeric", "binary"):
+            continue
+        mistakes += [
+            (feature.name, True, "got True"),
+            (feature.name, "1", "got '1'"),
+        ]
+        if feature.integer:
+            mistakes.append((feature.name, 2.5, "got 2.5"))
+    return mistakes
+
+
+@pytest.mark.parametrize(
+    "use_case", ["filing_dropoff", "offboarding", "default", "churn", "credit_risk"]
+)
+def test_booleans_and_numbers_in_strings_are_refused_where_numbers_are_expected(serve, use_case):
+    client, module = serve(use_case)
+    body = json.loads((PROJECT_ROOT / "examples" / f"{use_case}.json").read_text())
+    mistakes = _type_mistakes(module.SPEC)
+    assert mistakes, f"{use_case} has no numeric or binary feature to check"
+    for field, value, fragment in mistakes:
+        status, answer = post(client, "/predict", {**body, field: value})
+        assert status == 400, (field, value, answer)
+        message = {tuple(d["loc"]): d["msg"] for d in answer["detail"]}[(field,)]
+        assert "number" in message and message.endswith(fragment)  # expected, then what came
+    # The same record in a batch: named with its position.
+    field, value, fragment = mistakes[0]
+    status, answer = post(client, "/predict_batch", {"records": [body, {**body, field: value}]})
+    assert status == 400
+    assert fragment in {tuple(d["loc"]): d["msg"] for d in answer["detail"]}[("records", 1, field)]
+
+
+def test_whole_numbers_sent_as_floats_are_read_as_integers(serve):
+    """A pandas column with a blank holds floats: 36.0 is the integer 36 (JSON Schema agrees)."""
+    client, _ = serve("filing_dropoff")
+    floats = {**FILING, "age": 35.0, "previous_year_filing": 1.0}
+    status, as_float = post(client, "/predict", floats)
+    assert status == 200
+    assert as_float == post(client, "/predict", FILING)[1]
+
+
+@pytest.mark.parametrize(
+    ("use_case", "customers"), [("credit_risk", []), ("offboarding", []), ("offboarding", None)]
+)
+def test_score_transactions_without_customers_to_score_is_a_400_naming_customers(
+    serve, use_case, customers
+):
+    client, _ = serve(use_case)
+    body = json.loads((PROJECT_ROOT / "examples" / "credit_risk_transactions.json").read_text())
+    if use_case == "offboarding":
+        body = {"transactions": [{"customer_id": "C1", "amount": -10.0}]}
+    status, answer = post(client, "/score_transactions", {**body, "customers": customers})
+    assert status == 400, answer
+    assert [d["loc"][-1] for d in answer["detail"]] == ["customers"]
+
+
+def test_a_boolean_amount_in_a_raw_transaction_is_refused(serve):
+    client, _ = serve("credit_risk")
+    body = {"transactions": [{"customer_id": "C1", "amount": False, "type": "debit"}]}
+    status, answer = post(client, "/score_transactions", body)
+    assert status == 400
+    assert answer["detail"][0]["loc"] == ["transactions", 0, "amount"]
+    assert "got False" in answer["detail"][0]["msg"]
