@@ -8,10 +8,12 @@ card when it is imported: BentoML needs the API types at class definition.
 
 import asyncio
 import gc
+import logging
 from typing import Annotated, Any
 
 import bentoml
 import orjson
+from bentoml.exceptions import ServiceUnavailable
 from pydantic import Field
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -22,8 +24,9 @@ from core.settings import get_settings
 from model import store
 from model.scorer import Scorer, find_model, model_card
 from serving import bentoml_private, predlog, schemas, security, telemetry
-from serving.predlog import PredictionLog
+from serving.predlog import PredictionLog, PredictionLogWriteError
 
+logger = logging.getLogger("riskbento.service")
 SETTINGS = get_settings()
 try:
     MODEL = find_model(SETTINGS.serving_tag)
@@ -43,11 +46,9 @@ JSON_ROUTES = ("/predict", "/predict_batch", "/score_transactions")
 MAX_TRANSACTIONS = 100_000  # per /score_transactions request
 
 if SPEC.data.transactions is not None:
-    Transaction = schemas.transaction_model(SPEC)
-    Profile = schemas.profile_model(
-        SPEC, [f for f in SPEC.feature_names if f not in FROM_TRANSACTIONS]
+    TransactionsRequest = schemas.transactions_request_model(
+        SPEC, [f for f in SPEC.feature_names if f not in FROM_TRANSACTIONS], MAX_TRANSACTIONS
     )
-    Transactions = Annotated[list[Transaction], Field(min_length=1, max_length=MAX_TRANSACTIONS)]
 
 
 class RequireJSON:
@@ -107,10 +108,12 @@ class Coalescer:
     Scoring one record is nearly all fixed cost per call (numpy on tiny arrays); under
     concurrency the records parsed in one turn share that cost. Nothing
     waits: a lone request is scored on the next turn. A failing batch is retried record
-    by record, so one bad record cannot fail the others."""
+    by record, so one bad record cannot fail the others; the answers are then logged in
+    one block, once, before any of them is returned."""
 
-    def __init__(self, score: Any) -> None:
+    def __init__(self, score: Any, log: Any) -> None:
         self.score = score
+        self.log = log
         self.pending: list[tuple[dict[str, Any], asyncio.Future]] = []
 
     async def submit(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -123,20 +126,33 @@ class Coalescer:
 
     def flush(self) -> None:
         batch, self.pending = self.pending, []
+        scored = self._score_each(batch)
+        try:
+            self.log([record for record, _, _ in scored], [answer for _, answer, _ in scored])
+        except Exception as err:
+            for _, _, future in scored:
+                future.set_exception(err)
+            return
+        for _, answer, future in scored:
+            future.set_result(answer)
+
+    def _score_each(self, batch: list[tuple[dict[str, Any], asyncio.Future]]) -> list[Any]:
+        """(record, answer, future) of the records scored; a record that fails alone gets
+        its error now."""
         try:
             answers = self.score([record for record, _ in batch])
+            return [(r, a, f) for (r, f), a in zip(batch, answers, strict=True)]
         except Exception as err:
             if len(batch) == 1:
                 batch[0][1].set_exception(err)
-                return
-            for record, future in batch:
-                try:
-                    future.set_result(self.score([record])[0])
-                except Exception as one:
-                    future.set_exception(one)
-            return
-        for (_, future), answer in zip(batch, answers, strict=True):
-            future.set_result(answer)
+                return []
+        scored = []
+        for record, future in batch:
+            try:
+                scored.append((record, self.score([record])[0], future))
+            except Exception as one:
+                future.set_exception(one)
+        return scored
 
 
 @bentoml.service(
@@ -159,13 +175,14 @@ class RiskService:
 
     def __init__(self) -> None:
         self.scorer = Scorer.from_store(str(self.model.tag))
-        self.scorer.observer = telemetry.from_model(MODEL, self.scorer)  # MODEL is self.model
+        self.telemetry = telemetry.from_model(MODEL, self.scorer)  # MODEL is self.model
+        self.scorer.observer = self.telemetry
         self.predlog = (
             PredictionLog(SPEC, str(self.model.tag), sample_rate=SETTINGS.prediction_log_sample)
             if SETTINGS.prediction_log
             else None
         )
-        self.coalescer = Coalescer(self.score)
+        self.coalescer = Coalescer(self.answers, self.log)
         # The loaded model lives as long as the process: keep the garbage collector from
         # walking it on every gen-2 pass, and make those passes rarer (long p99 tails under
         # load otherwise; see `Settings.gc_full_every`).
@@ -174,11 +191,30 @@ class RiskService:
         young, middle, _ = gc.get_threshold()
         gc.set_threshold(young, middle, SETTINGS.gc_full_every)
 
+    def answers(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.scorer.score_records(records, explain=SETTINGS.reasons)
+
+    def log(self, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
+        """Each record with its answer in the prediction log, before the answer leaves.
+        A block that cannot be written is refused with a 503 or counted, as configured."""
+        if self.predlog is None or not records:
+            return
+        try:
+            self.predlog.log(records, answers)
+        except PredictionLogWriteError as err:
+            self.telemetry.log_failures.inc(len(records))
+            refuse = SETTINGS.prediction_log_on_failure == "refuse"
+            logger.error("%s (%s; %s)", err, err.__cause__, "refused" if refuse else "answered")
+            if refuse:
+                raise ServiceUnavailable(
+                    "the prediction log cannot be written, and no answer is given without "
+                    "its record (RISKBENTO_PREDICTION_LOG_ON_FAILURE=refuse); retry later"
+                ) from err
+
     def score(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Answers for flat records, each logged with its inputs when the log is on."""
-        answers = self.scorer.score_records(records, explain=SETTINGS.reasons)
-        if self.predlog is not None:
-            self.predlog.log(records, answers)
+        answers = self.answers(records)
+        self.log(records, answers)
         return answers
 
     @bentoml.api(route="/predict", input_spec=Record, output_spec=Prediction)
@@ -205,17 +241,19 @@ class RiskService:
 
     if SPEC.data.transactions is not None:
 
-        @bentoml.api(route="/score_transactions")
+        @bentoml.api(route="/score_transactions", input_spec=TransactionsRequest)
         def score_transactions(
-            self,
-            transactions: Transactions,  # type: ignore[valid-type]
-            customers: list[Profile] | None = None,  # type: ignore[valid-type]
+            self, transactions: list[Any], customers: list[Any] | None = None
         ) -> dict[str, Any]:
             """Raw transactions (and profile records where the model needs them) to answers,
             with the features computed for each customer by the training code."""
             rows = [t.model_dump() for t in transactions]
             profiles = None if customers is None else [c.model_dump() for c in customers]
-            return self.scorer.score_transactions(rows, profiles)
+            answer = self.scorer.score_transactions(rows, profiles)
+            scored = answer["customers"]
+            records = [{SPEC.id_column: a[SPEC.id_column], **a["features"]} for a in scored]
+            self.log(records, scored)
+            return answer
 
 
 # README "Security": the bearer token (only when configured) and the request body limit,

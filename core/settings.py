@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,11 @@ class Settings(BaseSettings):
     prediction_log_dir: Path = PROJECT_ROOT / "monitoring"
     prediction_log: bool = True  # every answer logged with its inputs, for drift checks
     prediction_log_sample: float = 1.0  # share of records logged (below 1 on very hot paths)
+    # A block that cannot be written (disk full, permission): "refuse" answers 503, so no
+    # decision leaves without its record (the default: for a lender the log is the record
+    # of every decision); "answer" answers anyway and counts the records not logged in
+    # riskbento_prediction_log_failures_total (alert: RiskbentoPredictionLogFailing).
+    prediction_log_on_failure: Literal["refuse", "answer"] = "refuse"
     pushgateway_url: str | None = None
 
     @property

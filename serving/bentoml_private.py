@@ -28,7 +28,11 @@ __all__ = [
     "trace_context",
 ]
 
-_DATA_HANDLER = "    formatter: bentoml_json\n    filename: '{data_filename}'"
+DATA_HANDLER_CLASS = "logging.handlers.TimedRotatingFileHandler"
+_DATA_HANDLER = (
+    f"    class: {DATA_HANDLER_CLASS}\n    level: INFO\n"
+    "    formatter: bentoml_json\n    filename: '{data_filename}'"
+)
 LINES_FORMATTER = "riskbento_lines"
 
 
@@ -37,15 +41,17 @@ def io_descriptor(annotation: Any) -> type:
     return ensure_io_descriptor(annotation)
 
 
-def json_lines_logging_yaml() -> str:
-    """DefaultMonitor's logging config with one change: the data handler writes each
-    message as it is (pre-rendered JSON lines), not through BentoML's JSON formatter."""
+def json_lines_logging_yaml(handler_class: str) -> str:
+    """DefaultMonitor's logging config with two changes to its data handler: it writes each
+    message as it is (pre-rendered JSON lines), not through BentoML's JSON formatter, and
+    it is `handler_class` (a subclass of BentoML's, same files and rotation)."""
     if _DATA_HANDLER not in DEFAULT_CONFIG_YAML:
         raise ImportError(
             "BentoML's DefaultMonitor logging config no longer has the data handler "
             f"riskbento rewrites ({_DATA_HANDLER!r}): check serving/bentoml_private.py"
         )
+    handler = _DATA_HANDLER.replace("bentoml_json", LINES_FORMATTER)
     patched = DEFAULT_CONFIG_YAML.replace(
-        _DATA_HANDLER, _DATA_HANDLER.replace("bentoml_json", LINES_FORMATTER)
+        _DATA_HANDLER, handler.replace(DATA_HANDLER_CLASS, handler_class)
     )
     return patched + f'  {LINES_FORMATTER}:\n    format: "%(message)s"\n'

@@ -17,9 +17,12 @@ the spec, never by role.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
+import logging.handlers
+import os
 import random
 import tempfile
 from pathlib import Path
@@ -55,6 +58,42 @@ _OPENED: dict[str, str | None] = {}  # monitor name -> log path, in this process
 # BentoML's monitoring `type` for the service and for commands: its DefaultMonitor's files
 # and rows, written a block at a time (see JsonLinesMonitor).
 MONITOR_CLASS = "serving.predlog.JsonLinesMonitor"
+HANDLER_CLASS = "serving.predlog.RaisingRotatingFileHandler"
+
+
+class PredictionLogWriteError(OSError):
+    """A scored block could not be written to the prediction log (disk full, permission)."""
+
+
+class RaisingRotatingFileHandler(logging.handlers.TimedRotatingFileHandler):
+    """BentoML's data handler (daily files), except that a failed write raises instead of
+    printing a traceback and carrying on: the caller decides whether to answer unlogged.
+    Each block is flushed to the operating system before `emit` returns, so a line is in
+    the file before its answer leaves, and a killed worker cannot lose it."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        # What failed stays in the stream's buffer and would be written by a later block:
+        # rows never answered. Point the stream at /dev/null and close it there, so that
+        # buffer goes nowhere; the next block reopens the file.
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+        raise  # called by `emit` inside its `except`: re-raises that error
+
+    def _open(self) -> Any:
+        """The file, after a newline if it ends inside a row: a block cut short by a failed
+        write stays one unreadable line (counted by the reader), not the start of the next."""
+        stream = super()._open()
+        if stream.tell() > 0:
+            with open(self.baseFilename, "rb") as written:
+                written.seek(-1, os.SEEK_END)
+                if written.read(1) != b"\n":
+                    stream.write("\n")
+        return stream
 
 
 class JsonLinesMonitor(DefaultMonitor):
@@ -66,7 +105,7 @@ class JsonLinesMonitor(DefaultMonitor):
     def _init_logger(self) -> None:
         if self.log_config_file is None:
             with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
-                config.write(json_lines_logging_yaml())
+                config.write(json_lines_logging_yaml(HANDLER_CLASS))
             self.log_config_file = config.name
         super()._init_logger()
 
@@ -95,7 +134,12 @@ class JsonLinesMonitor(DefaultMonitor):
         # where one row ends and the next begins. Values are scalars, so an unescaped `"`
         # after `},{` can only open the next row: inside a string it would be `\"`.
         block = orjson.dumps(rows, default=str, option=orjson.OPT_SERIALIZE_NUMPY)
-        self.data_logger.info(block[1:-1].replace(b'},{"', b'}\n{"').decode())
+        try:
+            self.data_logger.info(block[1:-1].replace(b'},{"', b'}\n{"').decode())
+        except OSError as err:
+            raise PredictionLogWriteError(
+                err.errno, f"prediction log {self.name}: {len(rows)} row(s) not written"
+            ) from err
 
 
 class PredictionLogError(UserError, ValueError):

@@ -31,6 +31,7 @@ METRICS = (
     "riskbento_model_info",
     "riskbento_reference_tier_share",
     "riskbento_reference_score_mean",
+    "riskbento_prediction_log_failures",
 )
 
 
@@ -82,6 +83,11 @@ class Telemetry:
         )
         for tier, value in tier_shares(reference_scores, *tiers).items():
             share.labels(use_case, tier).set(value)
+        self.log_failures = prom.Counter(
+            "riskbento_prediction_log_failures",
+            "Answered or refused records whose prediction-log row could not be written",
+            ["use_case"],
+        ).labels(use_case)
         prom.Gauge(
             "riskbento_reference_score_mean",
             "Mean probability on the test split at training",

@@ -63,9 +63,9 @@ def test_the_default_monitor_has_the_hooks_the_json_lines_monitor_overrides():
 
 
 def test_the_patched_logging_config_writes_data_rows_as_they_are():
-    """The one change to DefaultMonitor's logging config: its data handler uses a
-    formatter that writes the message verbatim; everything else is BentoML's."""
-    patched = bentoml_private.json_lines_logging_yaml()
+    """The two changes to DefaultMonitor's logging config: its data handler is ours and
+    uses a formatter that writes the message verbatim; everything else is BentoML's."""
+    patched = bentoml_private.json_lines_logging_yaml("riskbento.Handler")
     original = bentoml_private.DEFAULT_CONFIG_YAML
     assert patched != original
     filled = {"data_filename": "/tmp/d.log", "schema_filename": "/tmp/s.log"}
@@ -74,6 +74,7 @@ def test_the_patched_logging_config_writes_data_rows_as_they_are():
     assert formatter == {"format": "%(message)s"}
     data_handlers = [h for h in config["handlers"].values() if h.get("filename") == "/tmp/d.log"]
     assert [h["formatter"] for h in data_handlers] == [bentoml_private.LINES_FORMATTER]
+    assert [h["class"] for h in data_handlers] == ["riskbento.Handler"]
     unchanged = yaml.safe_load(original.format(**filled))
     assert {k: v for k, v in config["handlers"].items() if v not in data_handlers} == {
         k: v for k, v in unchanged["handlers"].items() if v.get("filename") != "/tmp/d.log"
