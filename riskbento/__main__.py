@@ -133,6 +133,47 @@ def _cmd_traffic(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ship_log(args: argparse.Namespace) -> int:
+    from jobs.logship import Options, ship
+
+    given = {
+        "batch_lines": args.batch_lines,
+        "interval_s": args.interval,
+        "drain_timeout_s": args.drain_timeout,
+    }
+    options = Options(
+        **{k: v for k, v in given.items() if v is not None}, delete_shipped=args.delete_shipped
+    )
+    log = args.log or get_settings().prediction_log_dir
+    follow = not args.once
+    done, _ = ship(
+        log, args.endpoint, args.state, follow=follow, use_case=args.use_case, options=options
+    )
+    return 0 if done else 1
+
+
+def _ship_log_arguments(p: argparse.ArgumentParser) -> None:
+    # Defaults are jobs.logship.Options's, not repeated here (importing it loads BentoML).
+    p.add_argument("--log", type=Path, help="prediction log folder (default: settings)")
+    p.add_argument("--endpoint", required=True, help="OTLP/HTTP receiver: http://<host>:4318")
+    p.add_argument("--state", type=Path, help="checkpoint file (default: in the log folder)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--once", action="store_true", help="ship what is there, then exit")
+    when.add_argument("--follow", action="store_true", help="keep shipping until SIGTERM (default)")
+    p.add_argument("--interval", type=float, help="seconds between passes when following")
+    p.add_argument("--batch-lines", type=int, help="lines per request")
+    p.add_argument("--use-case", help="the use case to ship, if the folder logs several")
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        help="seconds to keep retrying a receiver that is down: per batch with --once, "
+        "for the last pass after SIGTERM",
+    )
+    p.add_argument(
+        "--delete-shipped", action="store_true", help="delete rotated files once fully shipped"
+    )
+
+
 def _scaleout_arguments(p: argparse.ArgumentParser, engine_default: str | None) -> None:
     from scaleout.job import ENGINES
 
@@ -198,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, help="first N hold-out records (default all)")
     p.add_argument("--model-tag", help="model to score with (default <name>:latest)")
     p.set_defaults(func=_cmd_traffic)
+    p = sub.add_parser(
+        "ship-log",
+        help="send the prediction log to an OTLP/HTTP receiver; exit 1 if lines are left",
+    )
+    _ship_log_arguments(p)
+    p.set_defaults(func=_cmd_ship_log)
     args = parser.parse_args(argv)
     setup()
     try:
