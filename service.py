@@ -23,7 +23,7 @@ from core.errors import UserError
 from core.settings import get_settings
 from model import store
 from model.scorer import Scorer, find_model, model_card
-from serving import bentoml_private, predlog, schemas, security, telemetry
+from serving import bentoml_private, drain, predlog, schemas, security, telemetry
 from serving.predlog import PredictionLog, PredictionLogWriteError
 
 logger = logging.getLogger("riskbento.service")
@@ -183,6 +183,7 @@ class RiskService:
             else None
         )
         self.coalescer = Coalescer(self.answers, self.log)
+        drain.install(SETTINGS.drain_delay_s)
         # The loaded model lives as long as the process: keep the garbage collector from
         # walking it on every gen-2 pass, and make those passes rarer (long p99 tails under
         # load otherwise; see `Settings.gc_full_every`).
@@ -261,5 +262,6 @@ class RiskService:
 for _middleware, _options in security.middlewares(SETTINGS):
     RiskService.add_asgi_middleware(_middleware, **_options)
 RiskService.add_asgi_middleware(RequireJSON)
+RiskService.add_asgi_middleware(drain.ReadyUntilDrain)
 RiskService.mount_asgi_app(Starlette(routes=[Route("/", _model_card)]), path="/model")
 RiskService.mount_asgi_app(Starlette(routes=[Route("/", _docs)]), path="/docs")

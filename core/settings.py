@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import PositiveInt, SecretStr
+from pydantic import NonNegativeFloat, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.names import DEFAULT_USE_CASE, PROJECT_ROOT, USECASES_DIRNAME
@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     reasons: bool = True
     access_log: bool = False  # a log line per request costs server CPU; on for debugging
     request_timeout_s: float = 10.0
+    # On SIGTERM: seconds a worker keeps serving with /readyz at 503 before it drains, so a
+    # load balancer stops sending first (serving/drain.py). 0: drain at once (Kubernetes'
+    # preStop pause plays this part in deploy/k8s).
+    drain_delay_s: NonNegativeFloat = 0.0
     # Young-generation collections between two full garbage collections (Python: 10). A full
     # one walks every live request, and BentoML's timeout middleware keeps each request's
     # context alive for `request_timeout_s`, so under load each full pass is a long pause

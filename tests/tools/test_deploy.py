@@ -431,6 +431,7 @@ def test_alert_rules_are_well_formed():
         "riskbento_drift_detected",  # drift
         "riskbento_reference_score_mean",  # score shift
         "riskbento_reference_tier_share",  # tier mix
+        "riskbento_prediction_log_failures_total",  # the decision log
     ):
         assert metric in covered, f"no alert on {metric}"
 
