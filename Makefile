@@ -43,6 +43,11 @@ $(SPARK_STAMP): $(STAMP) requirements-spark.txt
 	$(PY) -m pip install --quiet -r requirements-spark.txt
 	touch $(SPARK_STAMP)
 
+install-promtool: $(STAMP) ## promtool for the alert-rule tests: taken out of Debian's prometheus package into .venv/bin (no service started)
+	command -v promtool >/dev/null || [ -x .venv/bin/promtool ] || { \
+	  work=$$(mktemp -d) && cd $$work && apt-get update -qq && apt-get download prometheus && \
+	  dpkg-deb -x prometheus_*.deb root && cp root/usr/bin/promtool $(CURDIR)/.venv/bin/ && rm -rf $$work; }
+
 data: $(STAMP) ## Write the built-in use cases' data under data/ (USE_CASE=name for one)
 	$(PY) -m riskbento data $(USE_CASE)
 
