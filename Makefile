@@ -17,7 +17,7 @@ SCALEOUT_ARGS = $(if $(TRANSACTIONS),--transactions $(TRANSACTIONS)) $(if $(CUST
 	$(if $(MASTER),--master $(MASTER))
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install install-spark data quality train score features score-file retrain drift traffic serve image-base image image-smoke loadtest bench bench-scaleout bench-features test lint format clean
+.PHONY: help up install install-spark install-promtool data quality train score features score-file retrain drift traffic serve image-base image image-smoke loadtest bench bench-scaleout bench-features soak test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ bench-scaleout: $(STAMP) ## local vs Dask vs Spark at 10M and 50M transactions, 
 
 bench-features: $(STAMP) ## Transaction features on 1M and 10M rows: time and peak memory -> reports/bench/ (SMOKE=1)
 	$(PY) -m loadtest.bench_features $(if $(SMOKE),--smoke,--sizes 1000000 10000000)
+
+soak: $(STAMP) ## 10x the briefs' traffic + bursts for MINUTES (30): memory, fds, p99 per minute -> reports/soak/ (SMOKE=1: ~1 min)
+	$(PY) -m loadtest.soak --use-case $(SERVE_USE_CASE) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(SMOKE),--smoke)
 
 test: $(STAMP) ## Run every test tier (unit, data, slow)
 	$(PY) -m pytest

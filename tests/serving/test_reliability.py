@@ -147,10 +147,12 @@ def test_sigterm_says_not_ready_then_drains_without_failing_accepted_requests(se
         ready = raw_http("GET", f"{server.url}/readyz")[0]
         still_served = raw_http("POST", f"{server.url}/predict", json.dumps(EXAMPLE).encode())[0]
         server.process.wait(timeout=60)
+        stopped_in = time.monotonic() - stopped_at
     before = [(ids, status) for at, ids, status in load.requests if at < stopped_at]
     failed = [status for _, status in before if status != 200]
     print(f"\n[SIGTERM] {len(before)} requests sent before SIGTERM, {len(failed)} failed; "
-          f"exit code {server.process.returncode}")  # fmt: skip
+          f"exit code {server.process.returncode} after {stopped_in:.1f} s "
+          "(2.0 s of them the drain delay)")  # fmt: skip
     assert (ready, still_served) == (503, 200)  # not ready, yet still serving, then the drain
     assert len(before) > 10 and failed == []
     assert server.process.returncode == 0
