@@ -134,18 +134,7 @@ def test_spec_drift_thresholds_default_and_are_checked():
 
 # ---------------------------------------------------------------- the log, as BentoML writes it
 
-_WRITE_LOG = """
-import sys
-from serving.predlog import PredictionLog
-from core.spec import load_spec
-spec = load_spec(sys.argv[1], check_data=False)
-log = PredictionLog(spec, "filing_dropoff:abc", sys.argv[2])
-record = {"user_id": "U1", "age": 30, "income": 1000.5, "employment_type": "student",
-          "marital_status": None, "time_spent_on_platform": 5.0, "number_of_sessions": 2,
-          "fields_filled_percentage": 50.0, "previous_year_filing": 1,
-          "device_type": "mobile", "referral_source": "friend_referral"}
-answer = {"probability": 0.25, "prediction": 1, "risk_tier": "medium", "reasons": [],
-          "warnings": ["a warning is not logged"]}
+_LOG_RECORDS = """
 for n in (3, 1, 2):
     records = [dict(record, user_id=f"U{n}{i}") for i in range(n)]
     log.log(records, [answer] * n)
@@ -159,17 +148,10 @@ for start in range(0, 200, 20):
 
 
 @pytest.fixture(scope="module")
-def small_log(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """Six records logged by PredictionLog in a fresh process (BentoML keeps one monitor
-    path per name and process), plus that process's stderr."""
+def small_log(tmp_path_factory: pytest.TempPathFactory, log_in_fresh_process) -> tuple[Path, str]:
+    """Six records logged by PredictionLog in a fresh process, plus that process's stderr."""
     root = tmp_path_factory.mktemp("small_log")
-    done = subprocess.run(
-        [sys.executable, "-c", _WRITE_LOG, USE_CASE, str(root)],
-        cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return root, done.stderr
+    return root, log_in_fresh_process(root, _LOG_RECORDS)
 
 
 def test_prediction_log_writes_one_json_row_per_record_with_a_schema(small_log):

@@ -186,17 +186,7 @@ def _held(records: list[dict], name: str | None = None) -> list[tuple[int, str]]
     return sorted((r[OFFSET], r["body"]) for r in records if name is None or r[FILE_NAME] == name)
 
 
-_WRITE_LOG = """
-import sys
-from serving.predlog import PredictionLog
-from core.spec import load_spec
-spec = load_spec(sys.argv[1], check_data=False)
-log = PredictionLog(spec, "filing_dropoff:abc", sys.argv[2])
-record = {"user_id": "U1", "age": 30, "income": 1000.5, "employment_type": "student",
-          "marital_status": None, "time_spent_on_platform": 5.0, "number_of_sessions": 2,
-          "fields_filled_percentage": 50.0, "previous_year_filing": 1,
-          "device_type": "mobile", "referral_source": "friend_referral"}
-answer = {"probability": 0.25, "prediction": 1, "risk_tier": "medium", "reasons": []}
+_LOG_RECORDS = """
 for n in (1, 7, 30, 2, 60, 20):
     records = [dict(record, user_id=f"U{n}-{i}", age=20 + i) for i in range(n)]
     log.log(records, [answer] * n)
@@ -205,16 +195,10 @@ log.log([dict(record, user_id='Q},{"1\\\\ é'), dict(record, user_id="Q2")], [an
 
 
 @pytest.fixture(scope="module")
-def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """122 records logged by the real PredictionLog, in a fresh process (BentoML keeps
-    one monitor path per name and process)."""
+def real_log(tmp_path_factory: pytest.TempPathFactory, log_in_fresh_process) -> Path:
+    """122 records logged by the real PredictionLog, in a fresh process."""
     root = tmp_path_factory.mktemp("real_log")
-    done = subprocess.run(
-        [sys.executable, "-c", _WRITE_LOG, LOG_USE_CASE, str(root)],
-        cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    log_in_fresh_process(root, _LOG_RECORDS)
     return root
 
 
