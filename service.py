@@ -69,6 +69,42 @@ class RequireJSON:
         await self.app(scope, receive, send)
 
 
+class JSONErrors:
+    """Starlette's plain-text 404 and 405 as JSON naming the path (and the methods it
+    takes), like every other error of the API."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_json(message: dict) -> None:
+            nonlocal replaced
+            if replaced:
+                return  # the plain-text body of a replaced answer
+            status = message.get("status")
+            if message["type"] == "http.response.start" and status in (404, 405):
+                headers = dict(message.get("headers", []))
+                if headers.get(b"content-type", b"").startswith(b"text/plain"):
+                    replaced = True
+                    allow = headers.get(b"allow", b"").decode("latin-1")
+                    error = (
+                        f"{scope['method']} is not allowed on {scope['path']}; use {allow}"
+                        if status == 405
+                        else f"no such path: {scope['path']}"
+                    )
+                    extra = {"Allow": allow} if allow else None
+                    await JSONResponse({"error": error}, status, extra)(scope, receive, send)
+                    return
+            await send(message)
+
+        await self.app(scope, receive, send_json)
+
+
 def json_response(answer: Any) -> Response:
     """Answers built by the scorer to the `Prediction` schema (tested), as JSON.
 
@@ -262,6 +298,7 @@ class RiskService:
 for _middleware, _options in security.middlewares(SETTINGS):
     RiskService.add_asgi_middleware(_middleware, **_options)
 RiskService.add_asgi_middleware(RequireJSON)
+RiskService.add_asgi_middleware(JSONErrors)
 RiskService.add_asgi_middleware(drain.ReadyUntilDrain)
 RiskService.mount_asgi_app(Starlette(routes=[Route("/", _model_card)]), path="/model")
 RiskService.mount_asgi_app(Starlette(routes=[Route("/", _docs)]), path="/docs")

@@ -147,9 +147,19 @@ def field_for(feature: Feature) -> tuple[Any, Any]:
     """(annotation, FieldInfo) for one feature. Blanks are allowed only where the spec
     says how to read them, and must be sent as an explicit null (never a silent default)."""
     annotation = _value_type(feature)
-    if feature.missing is not MissingRule.reject:
-        annotation = annotation | None
-    return annotation, Field(..., description=_describe(feature))
+    if feature.missing is MissingRule.reject:
+        return annotation, Field(..., description=_describe(feature))
+    return annotation | None, Field(..., description=_describe(feature), json_schema_extra=nullable)
+
+
+def nullable(schema: dict[str, Any]) -> None:
+    """OpenAPI 3.0's mark for a field that takes null. BentoML's API page keeps only the
+    first option of an `anyOf` (dropping `{"type": "null"}`): this mark, and null in a
+    list of levels, say it where that page and generated clients read it."""
+    schema["nullable"] = True
+    for option in schema.get("anyOf", []):
+        if "enum" in option and None not in option["enum"]:
+            option["enum"] = [*option["enum"], None]
 
 
 def _model_name(spec: Spec, suffix: str) -> str:
@@ -243,7 +253,11 @@ def transactions_request_model(
         if profile_features
         else (
             profiles | None,
-            Field(None, description="customers to score; default: every customer sent"),
+            Field(
+                None,
+                description="customers to score; default: every customer sent",
+                json_schema_extra=nullable,
+            ),
         )
     )
     return create_model(

@@ -400,10 +400,20 @@ def test_score_transactions_without_customers_to_score_is_a_400_naming_customers
     assert [d["loc"][-1] for d in answer["detail"]] == ["customers"]
 
 
-def test_a_boolean_amount_in_a_raw_transaction_is_refused(serve):
+@pytest.mark.parametrize("amount", [False, "12.5"])
+def test_a_boolean_or_text_amount_in_a_raw_transaction_is_refused(serve, amount):
     client, _ = serve("credit_risk")
-    body = {"transactions": [{"customer_id": "C1", "amount": False, "type": "debit"}]}
+    body = {"transactions": [{"customer_id": "C1", "amount": amount, "type": "debit"}]}
     status, answer = post(client, "/score_transactions", body)
     assert status == 400
     assert answer["detail"][0]["loc"] == ["transactions", 0, "amount"]
-    assert "got False" in answer["detail"][0]["msg"]
+    assert f"got {amount!r}" in answer["detail"][0]["msg"]
+
+
+def test_unknown_paths_and_methods_get_json_naming_them(serve):
+    client, _ = serve("credit_risk")
+    wrong_method = client.put("/livez")
+    assert wrong_method.status_code == 405
+    assert "PUT is not allowed on /livez; use GET" in wrong_method.json()["error"]
+    assert client.get("/nope").status_code == 404
+    assert client.get("/nope").json() == {"error": "no such path: /nope"}
