@@ -23,7 +23,7 @@ from core.errors import UserError
 from core.settings import get_settings
 from model import store
 from model.scorer import Scorer, find_model, model_card
-from serving import bentoml_private, drain, predlog, schemas, security, telemetry
+from serving import bentoml_private, drain, predlog, schemas, security, shadow, telemetry
 from serving.predlog import PredictionLog, PredictionLogWriteError
 
 logger = logging.getLogger("riskbento.service")
@@ -35,6 +35,15 @@ except UserError as err:  # no model, or one saved before the card format: one l
     raise SystemExit(f"error: {err}") from None
 SPEC = CARD.spec
 FROM_TRANSACTIONS = set(CARD.transaction_features)
+try:
+    SHADOW = shadow.find_shadow(SETTINGS.shadow_tag, SPEC.name)
+    difference = SHADOW and shadow.compatibility(CARD, store.card(SHADOW))
+except UserError as err:
+    raise SystemExit(f"error: shadow challenger (RISKBENTO_SHADOW_TAG): {err}") from None
+if difference:
+    raise SystemExit(
+        f"error: shadow challenger {SHADOW.tag} cannot read {MODEL.tag}'s records: {difference}"
+    )
 
 Record = schemas.record_model(SPEC)
 Prediction = schemas.prediction_model(SPEC)
@@ -208,6 +217,8 @@ class Coalescer:
 )
 class RiskService:
     model = bentoml.models.BentoModel(str(MODEL.tag))
+    if SHADOW is not None:  # declared, so that the bento packs it
+        shadow_model = bentoml.models.BentoModel(str(SHADOW.tag))
 
     def __init__(self) -> None:
         self.scorer = Scorer.from_store(str(self.model.tag))
@@ -218,6 +229,13 @@ class RiskService:
             if SETTINGS.prediction_log
             else None
         )
+        self.shadow = None
+        if SHADOW is not None:
+            metrics = telemetry.ShadowTelemetry(SPEC.name, str(SHADOW.tag))
+            challenger = Scorer.from_store(str(SHADOW.tag))
+            self.shadow = shadow.Shadow(
+                challenger, self.predlog, metrics, SETTINGS.shadow_max_pending
+            )
         self.coalescer = Coalescer(self.answers, self.log)
         drain.install(SETTINGS.drain_delay_s)
         # The loaded model lives as long as the process: keep the garbage collector from
@@ -234,7 +252,10 @@ class RiskService:
     def log(self, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
         """Each record with its answer in the prediction log, before the answer leaves.
         A block that cannot be written is refused with a 503 or counted, as configured."""
-        if self.predlog is None or not records:
+        if not records:
+            return
+        if self.predlog is None:
+            self._shadow(records, answers)
             return
         try:
             self.predlog.log(records, answers)
@@ -247,6 +268,11 @@ class RiskService:
                     "the prediction log cannot be written, and no answer is given without "
                     "its record (RISKBENTO_PREDICTION_LOG_ON_FAILURE=refuse); retry later"
                 ) from err
+        self._shadow(records, answers)
+
+    def _shadow(self, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
+        if self.shadow is not None:
+            self.shadow.submit(records, answers)
 
     def score(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Answers for flat records, each logged with its inputs when the log is on."""

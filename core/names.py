@@ -14,3 +14,5 @@ SELECTION_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
 TIER_NAMES = ("low", "medium", "high")
 
 QUALITY_REPORT_STEM = "quality"
+CHALLENGER_SUFFIX = "_challenger"  # model name of challengers: `<use case>_challenger`
+SHADOW_CHALLENGER = "challenger"  # RISKBENTO_SHADOW_TAG for the newest challenger

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     # riskbento_prediction_log_failures_total (alert: RiskbentoPredictionLogFailing).
     prediction_log_on_failure: Literal["refuse", "answer"] = "refuse"
     pushgateway_url: str | None = None
+    # Shadow challenger (serving/shadow.py): a model tag, or "challenger" for the newest
+    # `<use case>_challenger` (`make retrain`); unset, no shadow. Past `shadow_max_pending`
+    # blocks waiting for it, records are not shadow-scored (counted).
+    shadow_tag: str | None = None
+    shadow_max_pending: PositiveInt = 8
 
     @property
     def serving_tag(self) -> str:

@@ -40,6 +40,8 @@ from core.spec import Drift, FeatureType, Spec, load_spec
 from core.stats import PSI_EPSILON, bin_counts, files_sha256, psi, shares
 from serving.predlog import (
     MODEL_COLUMN,
+    ROLE_COLUMN,
+    SHADOW,
     TIMESTAMP_COLUMN,
     logged_name,
     read_prediction_log,
@@ -360,6 +362,8 @@ def check(use_case: str | Path, log_path: Path | str, model_tag: str | None = No
     spec = load_spec(use_case, check_data=False)  # thresholds: the spec as it is now
     log_path = Path(log_path)
     frame = read_prediction_log(log_path, spec.name)
+    if ROLE_COLUMN in frame.columns:  # a shadow challenger's answers are not the traffic's
+        frame = frame[frame[ROLE_COLUMN] != SHADOW].reset_index(drop=True)
     rows, tag, others = _pick_model_rows(frame, spec.name, model_tag)
     thresholds = spec.drift
     if len(rows) < thresholds.min_rows:

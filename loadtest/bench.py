@@ -57,6 +57,8 @@ from loadtest import peers
 from loadtest.loadgen import nearest_rank
 from loadtest.process import ServerProcess, bentoml_serve, free_port, http
 from loadtest.run import build_payloads
+from model import store
+from model.scorer import find_model
 
 DEFAULT_USE_CASE = "filing_dropoff"
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
@@ -86,9 +88,11 @@ class Settings:
     prediction_log: bool = True  # every answer logged for drift checks (the default)
     gc_full_every: int = 100  # young collections between full ones (Python's default: 10)
     reasons: bool = True  # reason codes in every answer (the default)
+    shadow_tag: str | None = None  # a shadow challenger scoring every record too
 
     def env(self) -> dict[str, str]:
-        return {
+        shadow = {"RISKBENTO_SHADOW_TAG": self.shadow_tag} if self.shadow_tag else {}
+        return shadow | {
             "RISKBENTO_WORKERS": str(self.workers),
             "RISKBENTO_BATCH_MAX_SIZE": str(self.batch_max_size),
             "RISKBENTO_BATCH_MAX_LATENCY_MS": str(self.batch_max_latency_ms),
@@ -103,6 +107,7 @@ class Settings:
             f"batch_max_latency_ms={self.batch_max_latency_ms}, "
             f"prediction_log={'on' if self.prediction_log else 'off'}, "
             f"gc_full_every={self.gc_full_every}, reasons={'on' if self.reasons else 'off'}"
+            + (", shadow=on" if self.shadow_tag else "")
         )
 
 
@@ -888,11 +893,14 @@ def plot(report: dict[str, Any], path: Path) -> None:
 # ---------------------------------------------------------------- main
 
 
-def sweep_configs(chosen: Settings, smoke: bool) -> list[Settings]:
+def sweep_configs(chosen: Settings, smoke: bool, shadow_tag: str) -> list[Settings]:
     """Other settings to compare with the chosen ones (which the main run measures)."""
+    # What a shadow challenger costs: a copy of the champion, so the same family.
+    shadow = replace(chosen, shadow_tag=shadow_tag)
     if smoke:
-        return [replace(chosen, batch_max_size=64)]
+        return [replace(chosen, batch_max_size=64), shadow]
     candidates = [
+        shadow,
         SHIPPED_SETTINGS,  # the old defaults (1 worker, batch 64, 1 s deadline)
         replace(chosen, workers=1),
         replace(chosen, workers=3),
@@ -1000,7 +1008,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             TARGET_CONCURRENCY if TARGET_CONCURRENCY in plan.concurrency else plan.concurrency[-1]
         )
         big_c = 8 if 8 in plan.concurrency else plan.concurrency[-1]
-        for settings in sweep_configs(chosen, args.smoke):
+        challenger = store.copy(find_model(tag), f"{tag.split(':')[0]}_bench_shadow")
+        for settings in sweep_configs(chosen, args.smoke, str(challenger.tag)):
             label = settings.label()
             scenarios = [
                 (RISKBENTO_SCENARIOS[0][0], "/predict", paths["single"], sweep_c),

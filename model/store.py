@@ -69,6 +69,20 @@ def save(
     return ref
 
 
+def copy(model: bentoml.Model, name: str, with_card: ModelCard | None = None) -> bentoml.Model:
+    """`model`'s files stored again as a version of `name` (with another card if given): a
+    shadow challenger to measure or test with."""
+    folder = Path(model.path)
+    return save(
+        name,
+        load_pipeline(model),
+        (folder / SPEC_FILE).read_text(encoding="utf-8"),
+        with_card or card(model),
+        read_csv(model, SPLITS_FILE),
+        read_csv(model, TEST_SCORES_FILE),
+    )
+
+
 def card(model: bentoml.Model) -> ModelCard:
     """The model card stored with `model`; a model saved before this card format is
     refused with how to retrain it."""

@@ -44,8 +44,10 @@ DATA_FOLDER = "data"  # DefaultMonitor's folder of data files inside a monitor's
 DATA_GLOB = "data.*.log*"  # data.<worker>.log and its daily rotations
 TIMESTAMP_COLUMN = "timestamp"  # added by DefaultMonitor to every row (local time, ISO 8601)
 MODEL_COLUMN = "model_tag"
+ROLE_COLUMN = "role"  # CHAMPION: the answer the caller got; SHADOW: a shadow challenger's
+CHAMPION, SHADOW = "champion", "shadow"
 PREDICTION_COLUMNS = ("probability", "prediction", "risk_tier")
-ANSWER_COLUMNS = (*PREDICTION_COLUMNS, MODEL_COLUMN)  # logged from the answer, per record
+ANSWER_COLUMNS = (*PREDICTION_COLUMNS, MODEL_COLUMN, ROLE_COLUMN)  # logged per record
 
 NUMERICAL, CATEGORICAL = "numerical", "categorical"
 FEATURE, PREDICTION = "feature", "prediction"
@@ -204,8 +206,15 @@ class PredictionLog:
             )
         _warn_if_shared(self.name, None if log_path is None else str(log_path))
 
-    def log(self, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
-        """One log row per record; `answers` are the scorer's answers in the same order."""
+    def log(
+        self,
+        records: list[dict[str, Any]],
+        answers: list[dict[str, Any]],
+        model_tag: str | None = None,
+        role: str = CHAMPION,
+    ) -> None:
+        """One log row per record; `answers` are the scorer's answers in the same order,
+        given by `model_tag` (default: this log's model) in `role`."""
         if len(records) != len(answers):
             raise ValueError(
                 f"expected one answer per record, got {len(answers)} for {len(records)}"
@@ -220,14 +229,14 @@ class PredictionLog:
             # writes the schema from this block's calls; one record, because BentoML warns
             # on every value after the first of a column while it collects the schema.
             with bentoml.monitor(self.name, **self.options) as monitor:
-                _log_columns(monitor, self._columns(records[:1], answers[:1]))
+                _log_columns(monitor, self._columns(records[:1], answers[:1], model_tag, role))
             self._monitor = monitor
             records, answers = records[1:], answers[1:]
             if not records:
                 return
         # Every column is built before the record opens: an exception inside it would
         # leave BentoML's per-context record open and fail every later log call.
-        columns = self._columns(records, answers)
+        columns = self._columns(records, answers, model_tag, role)
         if isinstance(self._monitor, JsonLinesMonitor):
             self._monitor.write_block([c[0] for c in columns], [c[3] for c in columns])
             return
@@ -237,7 +246,13 @@ class PredictionLog:
         _log_columns(self._monitor, columns)
         self._monitor.stop_record()
 
-    def _columns(self, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> _Columns:
+    def _columns(
+        self,
+        records: list[dict[str, Any]],
+        answers: list[dict[str, Any]],
+        model_tag: str | None,
+        role: str,
+    ) -> _Columns:
         columns: _Columns = [
             (self._id_name, FEATURE, CATEGORICAL, [r[self.id_column] for r in records])
         ]
@@ -249,7 +264,8 @@ class PredictionLog:
             ("probability", PREDICTION, NUMERICAL, [a["probability"] for a in answers]),
             ("prediction", PREDICTION, CATEGORICAL, [a["prediction"] for a in answers]),
             ("risk_tier", PREDICTION, CATEGORICAL, [a["risk_tier"] for a in answers]),
-            (MODEL_COLUMN, PREDICTION, CATEGORICAL, [self.model_tag] * len(records)),
+            (MODEL_COLUMN, PREDICTION, CATEGORICAL, [model_tag or self.model_tag] * len(records)),
+            (ROLE_COLUMN, PREDICTION, CATEGORICAL, [role] * len(records)),
         ]
         return columns
 

@@ -33,6 +33,15 @@ METRICS = (
     "riskbento_reference_score_mean",
     "riskbento_prediction_log_failures",
 )
+# ... and with a shadow challenger (`ShadowTelemetry`).
+SHADOW_METRICS = (
+    "riskbento_shadow_info",
+    "riskbento_shadow_disagreement",
+    "riskbento_shadow_score_difference",
+    "riskbento_shadow_failures",
+    "riskbento_shadow_skipped",
+)
+DIFFERENCE_BUCKETS = (-0.5, -0.2, -0.1, -0.05, -0.02, -0.01, 0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
 
 class Telemetry:
@@ -105,6 +114,43 @@ class Telemetry:
                 self.per_tier[index].inc(count)
         for key, count in warnings.items():
             self.per_warning[key].inc(count)
+
+
+class ShadowTelemetry:
+    """How a shadow challenger compares with the champion on the same records."""
+
+    def __init__(self, use_case: str, model_tag: str) -> None:
+        import prometheus_client as prom  # after BentoML set the multiprocess folder
+
+        prom.Gauge(
+            "riskbento_shadow_info",
+            "The shadow challenger scoring beside the champion (always 1)",
+            ["use_case", "model_tag"],
+            multiprocess_mode="max",
+        ).labels(use_case, model_tag).set(1)
+        disagreement = prom.Counter(
+            "riskbento_shadow_disagreement",
+            "Records where the challenger's decision or tier differs from the champion's",
+            ["use_case", "kind"],
+        )
+        self.disagree_decision = disagreement.labels(use_case, "decision")
+        self.disagree_tier = disagreement.labels(use_case, "tier")
+        self.score_difference = prom.Histogram(
+            "riskbento_shadow_score_difference",
+            "Challenger's probability minus the champion's, per record",
+            ["use_case"],
+            buckets=DIFFERENCE_BUCKETS,
+        ).labels(use_case)
+        self.failures = prom.Counter(
+            "riskbento_shadow_failures",
+            "Records the challenger failed to score (the callers got the champion's answers)",
+            ["use_case"],
+        ).labels(use_case)
+        self.skipped = prom.Counter(
+            "riskbento_shadow_skipped",
+            "Records not shadow-scored because the challenger's queue was full",
+            ["use_case"],
+        ).labels(use_case)
 
 
 def from_model(model: Any, scorer: Any) -> Telemetry:
