@@ -250,13 +250,15 @@ class RiskService:
         return self.scorer.score_records(records, explain=SETTINGS.reasons)
 
     def log(self, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
-        """Each record with its answer in the prediction log, before the answer leaves.
-        A block that cannot be written is refused with a 503 or counted, as configured."""
-        if not records:
-            return
-        if self.predlog is None:
-            self._shadow(records, answers)
-            return
+        """Each record with its answer in the prediction log, before the answer leaves;
+        then handed to the shadow challenger, if any (it never holds the answer up)."""
+        if records and self.predlog is not None:
+            self._write_log(records, answers)
+        if records and self.shadow is not None:
+            self.shadow.submit(records, answers)
+
+    def _write_log(self, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
+        """A block that cannot be written is refused with a 503 or counted, as configured."""
         try:
             self.predlog.log(records, answers)
         except PredictionLogWriteError as err:
@@ -268,11 +270,6 @@ class RiskService:
                     "the prediction log cannot be written, and no answer is given without "
                     "its record (RISKBENTO_PREDICTION_LOG_ON_FAILURE=refuse); retry later"
                 ) from err
-        self._shadow(records, answers)
-
-    def _shadow(self, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
-        if self.shadow is not None:
-            self.shadow.submit(records, answers)
 
     def score(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Answers for flat records, each logged with its inputs when the log is on."""
