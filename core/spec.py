@@ -204,6 +204,19 @@ class Drift(_Strict):
         return self
 
 
+class Outcomes(_Strict):
+    """How `python -m riskbento outcomes` judges logged predictions against their matured
+    labels: a prediction's outcome is final `window_days` after it was made; a week
+    (vintage) of at least `min_rows` matured labels is below the floor when its ROC-AUC
+    is under `min_roc_auc` or |mean predicted - observed event rate| exceeds
+    `max_calibration_gap`."""
+
+    window_days: int = Field(default=90, ge=1)
+    min_roc_auc: float = Field(default=0.6, gt=0, lt=1)
+    max_calibration_gap: float = Field(default=0.1, gt=0, lt=1)
+    min_rows: int = Field(default=50, ge=1)
+
+
 class TransactionColumns(_Strict):
     """Which column of the transactions file plays which role."""
 
@@ -264,6 +277,7 @@ class Spec(_Strict):
     published: Published | None = None
     action_list: ActionList | None = None
     drift: Drift = Field(default_factory=Drift)
+    outcomes: Outcomes = Field(default_factory=Outcomes)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -121,15 +121,30 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     return run_drift(args.use_case, log, args.out, args.model_tag)
 
 
+def _cmd_outcomes(args: argparse.Namespace) -> int:
+    from jobs.outcomes import run_outcomes
+
+    log = args.log or get_settings().prediction_log_dir
+    return run_outcomes(args.use_case, args.labels, log, args.as_of, args.out)
+
+
 def _cmd_traffic(args: argparse.Namespace) -> int:
     from jobs.traffic import make_traffic
 
-    done = make_traffic(args.use_case, args.out, args.shift, args.rows, args.model_tag)
+    done = make_traffic(
+        args.use_case, args.out, args.shift, args.rows, args.model_tag, outcomes=args.outcomes
+    )
     moved = "; ".join(f"{k} {v}" for k, v in done["shifted"].items()) or "none"
     get_logger("traffic").info(
         f"{done['use_case']}: {done['rows']:,} hold-out records scored by "
         f"{done['model_tag']} and logged under {done['log']} (shifted: {moved})"
     )
+    if args.outcomes:
+        get_logger("traffic").info(
+            f"{done['use_case']}: timestamps spread from {done['first']} to {done['last']}; "
+            f"{done['outcomes_written']:,} outcomes known today written to {args.outcomes} "
+            f"({done['outcomes_not_known_yet']:,} not known yet)"
+        )
     return 0
 
 
@@ -238,7 +253,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shift", action="store_true", help="move numeric features, change a mix")
     p.add_argument("--rows", type=int, help="first N hold-out records (default all)")
     p.add_argument("--model-tag", help="model to score with (default <name>:latest)")
+    p.add_argument(
+        "--outcomes", type=Path, help="also write the records' outcomes (labels CSV), backdated"
+    )
     p.set_defaults(func=_cmd_traffic)
+    p = sub.add_parser(
+        "outcomes", help="matured labels joined to logged predictions; exit 1 below the floor"
+    )
+    p.add_argument("use_case", help="built-in name or spec path")
+    p.add_argument("--labels", type=Path, required=True, help="CSV: id, outcome, outcome_date")
+    p.add_argument("--log", type=Path, help="prediction log folder or file (default: settings)")
+    p.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default today)")
+    p.add_argument("--out", type=Path, help="report folder (default reports/<name>/outcomes/)")
+    p.set_defaults(func=_cmd_outcomes)
     p = sub.add_parser(
         "ship-log",
         help="send the prediction log to an OTLP/HTTP receiver; exit 1 if lines are left",

@@ -89,4 +89,4 @@ def promote_shadow(
         "reason": force_reason,
         "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return retrain.promote(use_case, challenger, spec_raw, record)
+    return retrain.promote(use_case, challenger, spec_raw, record, by="`riskbento promote`")

@@ -14,9 +14,9 @@
 4. The challenger is promoted if its gain on the spec's `selection_metric` exceeds
    the margin the comparison set's sampling noise allows (1.645 x the standard
    deviation of the gain over paired, stratified bootstrap resamples: a one-sided
-   95 % test). Promotion re-saves the challenger as a new version of
-   `<use case>`, which makes it `latest`, with `promoted_from` and the decision
-   in its metadata.
+   95 % test; `core/decision.py`, the rule the outcomes job also uses). Promotion
+   re-saves the challenger as a new version of `<use case>`, which makes it `latest`,
+   with `promoted_from` and the decision in its metadata.
 5. The decision, both scores and why go into `reports/<use case>/retrain/<run>/`.
 """
 
@@ -39,10 +39,11 @@ import yaml
 
 from core import metrics
 from core.datafiles import file_sha256, read_transactions
+from core.decision import decide
 from core.errors import UserError
 from core.logs import get_logger, setup
 from core.markdown import cell, table
-from core.names import BUILTIN_USE_CASES
+from core.names import BUILTIN_USE_CASES, CHALLENGER_SUFFIX
 from core.spec import Spec, SpecError, load_spec, spec_path
 from datagen.common import write_csv
 from features.customers import customer_features
@@ -52,16 +53,12 @@ from model.scorer import ModelNotFound, Scorer, find_model
 from training.report import REPORT_STEM as TRAINING_STEM
 from training.train import FULL, Budget, train_use_case
 
-CHALLENGER_SUFFIX = "_challenger"  # model name of challengers: `<use case>_challenger`
 RETRAIN_DIRNAME = "retrain"  # reports/<use case>/retrain/<run>/
 REPORT_STEM = "retrain"
 CHALLENGER_SPEC_FILE = "challenger_spec.yaml"
 MATURED_PREFIX = "matured_"  # the table without open-window rows, when dates are given
 COMPARISON_SPLIT = "inference"  # the challenger's hold-out: never used to fit or choose
 
-BOOTSTRAP_RESAMPLES = 1_000
-CONFIDENCE = 0.95  # one-sided: the gain must be this unlikely to be noise
-BOOTSTRAP_SEED = 42
 REPORTED_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss")
 
 DECISION_DATE_COLUMN = "decided_on"  # what `cohort --decided-between` adds to a table
@@ -236,97 +233,6 @@ def challenger_spec(
 # ---------------------------------------------------------------- the comparison
 
 
-@dataclass(kw_only=True)
-class Decision:
-    """The comparison's outcome; the champion-side fields stay empty when there is none."""
-
-    metric: str
-    champion_score: float | None = None
-    challenger_score: float
-    gain: float | None = None  # positive: the challenger is better, whatever the direction
-    margin: float | None = None  # the gain must exceed this
-    bootstrap_std: float | None = None
-    resamples: int = 0
-    confidence: float = CONFIDENCE
-    promote: bool
-    why: str
-
-
-def bootstrap_gains(
-    metric: str,
-    y: np.ndarray,
-    p_champion: np.ndarray,
-    p_challenger: np.ndarray,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = BOOTSTRAP_SEED,
-) -> np.ndarray:
-    """The challenger's gain over the champion on paired resamples of the same customers,
-    stratified (each resample keeps the number of risk events)."""
-    rng = np.random.default_rng(seed)
-    sign = 1.0 if metrics.greater_is_better(metric) else -1.0
-    positives, negatives = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    gains = np.empty(resamples)
-    for i in range(resamples):
-        rows = np.concatenate(
-            [
-                rng.choice(positives, len(positives)),
-                rng.choice(negatives, len(negatives)),
-            ]
-        )
-        champion = metrics.selection_score(metric, y[rows], p_champion[rows])
-        challenger = metrics.selection_score(metric, y[rows], p_challenger[rows])
-        gains[i] = sign * (challenger - champion)
-    return gains
-
-
-def decide(
-    metric: str,
-    y: np.ndarray,
-    p_champion: np.ndarray | None,
-    p_challenger: np.ndarray,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-) -> Decision:
-    """Promote when the challenger's gain exceeds the comparison set's noise margin."""
-    challenger = metrics.selection_score(metric, y, p_challenger)
-    if p_champion is None:
-        return Decision(
-            metric=metric,
-            challenger_score=challenger,
-            promote=True,
-            why="there is no champion yet: the challenger becomes the first model",
-        )
-    champion = metrics.selection_score(metric, y, p_champion)
-    sign = 1.0 if metrics.greater_is_better(metric) else -1.0
-    gain = sign * (challenger - champion)
-    std = float(np.std(bootstrap_gains(metric, y, p_champion, p_challenger, resamples)))
-    margin = NormalDist().inv_cdf(CONFIDENCE) * std
-    promote = gain > margin
-    better = "higher" if sign > 0 else "lower"
-    if promote:
-        why = (
-            f"the challenger's {metric} is better by {gain:.5f} ({better} is better), more "
-            f"than the noise margin {margin:.5f}"
-        )
-    elif gain > 0:
-        why = (
-            f"the challenger's {metric} is better by only {gain:.5f}, within the noise "
-            f"margin {margin:.5f}: not shown to be better, the champion stays"
-        )
-    else:
-        why = f"the challenger's {metric} is worse by {-gain:.5f}: the champion stays"
-    return Decision(
-        metric=metric,
-        champion_score=champion,
-        challenger_score=challenger,
-        gain=gain,
-        margin=margin,
-        bootstrap_std=std,
-        resamples=resamples,
-        promote=promote,
-        why=why,
-    )
-
-
 def comparison_frame(
     challenger: bentoml.Model, spec: Spec
 ) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
@@ -363,7 +269,11 @@ def _probabilities(scorer: Scorer, frame: pd.DataFrame) -> np.ndarray:
 
 
 def promote(
-    use_case: str, challenger: bentoml.Model, spec_raw: dict[str, Any], record: dict[str, Any]
+    use_case: str,
+    challenger: bentoml.Model,
+    spec_raw: dict[str, Any],
+    record: dict[str, Any],
+    by: str = "`riskbento retrain`",
 ) -> str:
     """Save the challenger as a new version of `use_case` (so it is `latest`); its metadata
     records `promoted_from` and the decision. Returns the new tag."""
@@ -376,9 +286,7 @@ def promote(
             "retrain": record,
         }
     )
-    text = _spec_text(
-        {**spec_raw, "name": use_case}, f"Promoted from {challenger.tag} by `riskbento retrain`"
-    )
+    text = _spec_text({**spec_raw, "name": use_case}, f"Promoted from {challenger.tag} by {by}")
     saved = store.save(
         use_case,
         store.load_pipeline(challenger),

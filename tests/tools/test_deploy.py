@@ -227,14 +227,22 @@ def _labels_used(expr: str) -> tuple[dict[str, set[str]], set[str]]:
     return matchers, grouping
 
 
-def _assert_labels_exist(labels: dict[str, set[str]], drift: bool) -> None:
+# Metrics pushed by offline jobs, by name prefix; every other name is the server's.
+JOB_PREFIXES = ("riskbento_drift_", "riskbento_outcome_")
+
+
+def _job_prefix(name: str) -> str | None:
+    return next((p for p in JOB_PREFIXES if name.startswith(p)), None)
+
+
+def _assert_labels_exist(labels: dict[str, set[str]], prefix: str | None) -> None:
     """Label names in matchers and in by/on clauses of every alert, panel and adapter query
-    exist on the metrics they touch (the drift job's, or the server's): a typo there
-    silently selects nothing."""
+    exist on the metrics they touch (one job's, by `prefix`, or the server's with None): a
+    typo there silently selects nothing."""
     exprs = [r["expr"] for r in _alert_rules()] + _dashboard_exprs(_dashboard())
     for expr in exprs + _adapter_queries():
         matchers, grouping = _labels_used(expr)
-        names = {n for n in promql_metric_names(expr) if n.startswith("riskbento_drift_") == drift}
+        names = {n for n in promql_metric_names(expr) if _job_prefix(n) == prefix}
         for name, used in matchers.items():
             if name in names:
                 assert used <= labels[name], (expr, name, used - labels[name])
@@ -263,6 +271,41 @@ def _drift_metric_names() -> set[str]:
     from jobs.drift import DRIFT_METRICS
 
     return set(DRIFT_METRICS)
+
+
+def _outcome_exposition() -> str:
+    """What the outcomes job writes and pushes, for one judged week and one comparison."""
+    from prometheus_client import generate_latest
+
+    from core.spec import Outcomes
+    from jobs import outcomes
+
+    # Only the attributes metrics_registry reads; a real run needs labels and a log.
+    week = {
+        "vintage": "2026-W40",
+        "model_tag": "credit_risk:a",
+        "role": "champion",
+        "rows": 120,
+        "status": outcomes.OK,
+        "roc_auc": 0.8,
+        "calibration_gap": 0.01,
+    }
+    comparison = SimpleNamespace(
+        champion="credit_risk:a",
+        shadow="credit_risk_challenger:b",
+        decision=SimpleNamespace(promote=True),
+    )
+    run = SimpleNamespace(
+        use_case="credit_risk", vintages=[week, {**week, "vintage": outcomes.ALL}],
+        floors=Outcomes(), written_at=datetime.now(UTC), comparisons=[comparison],
+    )  # fmt: skip
+    return generate_latest(outcomes.metrics_registry(run)).decode()
+
+
+def _outcome_metric_names() -> set[str]:
+    from jobs.outcomes import OUTCOME_METRICS
+
+    return set(OUTCOME_METRICS)
 
 
 def test_promql_metric_names_finds_metrics_not_functions_labels_or_durations():
@@ -517,7 +560,18 @@ def test_drift_metric_names_match_the_drift_module():
     assert used and used <= drift, f"unknown drift metrics {sorted(used - drift)}"
     # Pushed metrics get the Pushgateway's job and instance labels on top of their own.
     labels = {n: found | {"job", "instance"} for n, found in _exposition_labels(written).items()}
-    _assert_labels_exist(labels, drift=True)
+    _assert_labels_exist(labels, "riskbento_drift_")
+
+
+def test_outcome_metric_names_match_the_outcomes_module():
+    """The alerts and dashboard use jobs/outcomes.py's names and labels."""
+    names = _outcome_metric_names()
+    written = _outcome_exposition()
+    assert _exposition_names(written) == names
+    used = {n for n in _referenced_metrics() if n.startswith("riskbento_outcome_")}
+    assert used and used <= names, f"unknown outcome metrics {sorted(used - names)}"
+    labels = {n: found | {"job", "instance"} for n, found in _exposition_labels(written).items()}
+    _assert_labels_exist(labels, "riskbento_outcome_")
 
 
 # --- CI/CD -------------------------------------------------------------------------------
@@ -638,16 +692,19 @@ def test_every_metric_in_alerts_dashboard_and_adapter_is_exported(served):
     status, metrics = _request(f"{url}/metrics")  # Prometheus scrapes without a token
     assert status == 200
     exported = _exposition_names(metrics)
-    drift = _drift_metric_names()
+    jobs = {
+        "riskbento_drift_": _drift_metric_names(),
+        "riskbento_outcome_": _outcome_metric_names(),
+    }
     missing = {
         name: sorted(where)
         for name, where in _referenced_metrics().items()
-        if name not in (drift if name.startswith("riskbento_drift_") else exported)
+        if name not in jobs.get(_job_prefix(name), exported)
     }
     assert not missing, f"referenced but not exported: {missing}"
 
     labels = {name: found | SCRAPE_LABELS for name, found in _exposition_labels(metrics).items()}
-    _assert_labels_exist(labels, drift=False)
+    _assert_labels_exist(labels, None)
     warned = [
         line
         for line in metrics.splitlines()

@@ -11,25 +11,22 @@ from datetime import date
 from pathlib import Path
 
 import bentoml
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from core.datafiles import file_sha256
 from core.errors import UserError
-from core.names import PROJECT_ROOT, USECASES_DIRNAME
+from core.names import CHALLENGER_SUFFIX, PROJECT_ROOT, USECASES_DIRNAME
 from datagen import filing_dropoff as dropoff_gen
 from model import store
 from model.scorer import Scorer
 from riskbento.__main__ import main
 from training.retrain import (
-    CHALLENGER_SUFFIX,
     DECISION_DATE_COLUMN,
     RETRAIN_DIRNAME,
     Maturity,
     RetrainDataError,
-    decide,
     matured_rows,
     new_cohort,
     retrain,
@@ -40,72 +37,6 @@ USE_CASE = "dropoff_retrain"  # filing_dropoff's spec under a name of its own
 
 
 # ---------------------------------------------------------------- the promotion rule
-
-
-def _scores(n: int = 1_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels, an informative score and pure noise."""
-    rng = np.random.default_rng(seed)
-    y = (rng.random(n) < 0.3).astype(int)
-    informative = 1 / (1 + np.exp(-(2.0 * y - 1 + rng.normal(0, 1, n))))
-    return y, informative, rng.random(n)
-
-
-RESAMPLES = 200  # enough for the rule's behaviour; runs use BOOTSTRAP_RESAMPLES
-
-
-def test_a_clearly_better_challenger_is_promoted():
-    y, good, noise = _scores()
-    decision = decide("roc_auc", y, noise, good, resamples=RESAMPLES)
-    assert decision.promote
-    assert decision.gain > decision.margin > 0
-    assert decision.resamples > 0
-
-
-def test_a_worse_challenger_is_not_promoted():
-    y, good, noise = _scores()
-    decision = decide("roc_auc", y, good, noise, resamples=RESAMPLES)
-    assert not decision.promote
-    assert decision.gain < 0
-    assert "worse" in decision.why
-
-
-def test_an_identical_challenger_is_not_promoted():
-    y, good, _ = _scores()
-    decision = decide("pr_auc", y, good, good.copy(), resamples=RESAMPLES)
-    assert not decision.promote
-    assert decision.gain == 0
-
-
-def test_for_a_lower_is_better_metric_a_lower_score_is_the_gain():
-    y, good, noise = _scores()
-    decision = decide("brier", y, noise, good, resamples=RESAMPLES)
-    assert decision.challenger_score < decision.champion_score
-    assert decision.gain == pytest.approx(decision.champion_score - decision.challenger_score)
-    assert decision.promote
-
-
-def test_the_margin_grows_when_the_comparison_set_shrinks():
-    big = decide("roc_auc", *_reorder(_scores(2_000)), resamples=RESAMPLES)
-    small = decide("roc_auc", *_reorder(_scores(200)), resamples=RESAMPLES)
-    assert small.margin > big.margin
-
-
-def _reorder(scores: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple:
-    """(y, champion = the informative score, challenger = the same plus a little noise)."""
-    y, good, _ = scores
-    rng = np.random.default_rng(1)
-    return y, good, np.clip(good + rng.normal(0, 0.05, len(good)), 0, 1)
-
-
-def test_without_a_champion_the_challenger_becomes_the_first_model():
-    y, good, _ = _scores()
-    decision = decide("roc_auc", y, None, good, resamples=RESAMPLES)
-    assert decision.promote
-    assert decision.champion_score is None
-    assert "no champion" in decision.why
-
-
-# ---------------------------------------------------------------- matured labels
 
 
 def test_open_outcome_windows_and_blank_labels_are_excluded_and_counted():
