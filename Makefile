@@ -17,7 +17,7 @@ SCALEOUT_ARGS = $(if $(TRANSACTIONS),--transactions $(TRANSACTIONS)) $(if $(CUST
 	$(if $(MASTER),--master $(MASTER))
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install install-spark install-promtool data quality train score features score-file retrain drift traffic outcomes serve image-base image image-smoke loadtest bench bench-scaleout bench-features soak test lint format clean
+.PHONY: help up install install-spark install-promtool data quality train score features score-file retrain drift traffic outcomes promote serve image-base image image-smoke loadtest bench bench-scaleout bench-features soak test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -73,12 +73,15 @@ retrain: $(STAMP) ## Challenger on new labeled data, promoted only if better: US
 drift: $(STAMP) ## Logged predictions vs the training data -> reports/<name>/drift/, exit 1 on drift: USE_CASE=x [LOG=dir]
 	$(PY) -m riskbento drift $(SERVE_USE_CASE) $(if $(LOG),--log $(LOG))
 
-traffic: $(STAMP) ## Log the scored hold-out as traffic for `make drift`: USE_CASE=x LOG=dir [SHIFT=1] [ROWS=n] [OUTCOMES=labels.csv: backdated, with outcomes]
+traffic: $(STAMP) ## Log the scored hold-out as traffic for `make drift`: USE_CASE=x LOG=dir [SHIFT=1] [ROWS=n] [OUTCOMES=labels.csv: backdated, with outcomes] [SHADOW=tag]
 	$(PY) -m riskbento traffic $(SERVE_USE_CASE) --out $(or $(LOG),$(error LOG=folder is required)) $(if $(SHIFT),--shift) $(if $(ROWS),--rows $(ROWS)) \
-		$(if $(OUTCOMES),--outcomes $(OUTCOMES))
+		$(if $(OUTCOMES),--outcomes $(OUTCOMES)) $(if $(SHADOW),--shadow $(SHADOW))
 
 outcomes: $(STAMP) ## Matured labels vs logged predictions -> reports/<name>/outcomes/, exit 1 below the floor: USE_CASE=x LABELS=csv [LOG=dir AS_OF=YYYY-MM-DD]
 	$(PY) -m riskbento outcomes $(SERVE_USE_CASE) --labels $(or $(LABELS),$(error LABELS=file is required)) $(if $(LOG),--log $(LOG)) $(if $(AS_OF),--as-of $(AS_OF))
+
+promote: $(STAMP) ## Shadow challenger -> champion when the outcomes report says so: USE_CASE=x [FORCE_REASON="why"]
+	$(PY) -m riskbento promote $(SERVE_USE_CASE) $(if $(FORCE_REASON),--force --reason "$(FORCE_REASON)")
 
 serve: $(STAMP) ## Serve USE_CASE (default credit_risk) on 127.0.0.1:PORT (default 3000), foreground
 	RISKBENTO_USE_CASE=$(SERVE_USE_CASE) $(VENV)/bin/bentoml serve service:RiskService --host 127.0.0.1 --port $(PORT)

@@ -98,6 +98,8 @@ def decide(
             f"the challenger's {metric} is better by only {gain:.5f}, within the noise "
             f"margin {margin:.5f}: not shown to be better, the champion stays"
         )
+    elif gain == 0:
+        why = f"the challenger's {metric} equals the champion's: the champion stays"
     else:
         why = f"the challenger's {metric} is worse by {-gain:.5f}: the champion stays"
     return Decision(

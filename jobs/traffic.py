@@ -27,6 +27,7 @@ import pandas as pd
 from core.errors import UserError
 from core.spec import FeatureType, Spec, load_spec
 from serving.predlog import (
+    SHADOW,
     TIMESTAMP_COLUMN,
     PredictionLog,
     PredictionLogError,
@@ -158,9 +159,11 @@ def make_traffic(
     outcomes: Path | None = None,
     as_of: date | None = None,
     weeks: int = OUTCOME_WEEKS,
+    shadow_tag: str | None = None,
 ) -> dict[str, Any]:
     """Score the inference hold-out (or a shifted copy) with the stored model and log it
-    through PredictionLog under `out`, in batches as /predict would; with `outcomes`,
+    through PredictionLog under `out`, in batches as /predict would; with `shadow_tag`,
+    log that model's answers beside them as the service's shadow would; with `outcomes`,
     backdate the rows and write their outcomes known by `as_of` (default today)."""
     from model.holdout import split_rows
     from model.scorer import Scorer, find_model
@@ -179,14 +182,18 @@ def make_traffic(
         holdout, changed = shift_frame(holdout, spec, reference)
     records = _records(holdout, spec)
     log = PredictionLog(spec, scorer.tag, out)
+    shadow = Scorer.from_store(shadow_tag) if shadow_tag else None
     before = _sizes(out, spec.name)
     started = time.perf_counter()
     for start in range(0, len(records), batch):
         chunk = records[start : start + batch]
         log.log(chunk, scorer.score_records(chunk, explain=False))
+        if shadow is not None:
+            log.log(chunk, shadow.score_records(chunk, explain=False), shadow.tag, SHADOW)
     done: dict[str, Any] = {
         "use_case": spec.name,
         "model_tag": scorer.tag,
+        "shadow_tag": shadow.tag if shadow else None,
         "rows": len(records),
         "log": str(out / log.name),
         "shifted": changed,

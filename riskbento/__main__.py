@@ -128,11 +128,34 @@ def _cmd_outcomes(args: argparse.Namespace) -> int:
     return run_outcomes(args.use_case, args.labels, log, args.as_of, args.out)
 
 
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from jobs.outcomes import REPORT_DIRNAME, REPORT_STEM
+    from training.promote import promote_shadow
+
+    if args.force and not (args.reason or "").strip():
+        raise UserError("--force needs --reason '<why>': the reason is recorded in the model")
+    name = load_spec(args.use_case, check_data=False).name
+    folder = get_settings().reports_dir / name / REPORT_DIRNAME
+    report = args.outcomes or folder / f"{REPORT_STEM}.json"
+    tag = promote_shadow(name, report, args.shadow, args.reason if args.force else None)
+    get_logger("promote").info(
+        f"{tag} is now {name}:latest; servers without RISKBENTO_MODEL_TAG serve it from their "
+        "next start (Kubernetes: kubectl rollout restart deployment/riskbento)"
+    )
+    return 0
+
+
 def _cmd_traffic(args: argparse.Namespace) -> int:
     from jobs.traffic import make_traffic
 
     done = make_traffic(
-        args.use_case, args.out, args.shift, args.rows, args.model_tag, outcomes=args.outcomes
+        args.use_case,
+        args.out,
+        args.shift,
+        args.rows,
+        args.model_tag,
+        outcomes=args.outcomes,
+        shadow_tag=args.shadow,
     )
     moved = "; ".join(f"{k} {v}" for k, v in done["shifted"].items()) or "none"
     get_logger("traffic").info(
@@ -256,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--outcomes", type=Path, help="also write the records' outcomes (labels CSV), backdated"
     )
+    p.add_argument("--shadow", help="also log this model's answers, as a shadow challenger's")
     p.set_defaults(func=_cmd_traffic)
     p = sub.add_parser(
         "outcomes", help="matured labels joined to logged predictions; exit 1 below the floor"
@@ -266,6 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--as-of", type=date.fromisoformat, help="YYYY-MM-DD (default today)")
     p.add_argument("--out", type=Path, help="report folder (default reports/<name>/outcomes/)")
     p.set_defaults(func=_cmd_outcomes)
+    p = sub.add_parser(
+        "promote", help="promote the shadow challenger when the outcomes report says so"
+    )
+    p.add_argument("use_case", help="built-in name or spec path")
+    p.add_argument("--outcomes", type=Path, help="default reports/<name>/outcomes/outcomes.json")
+    p.add_argument("--shadow", help="the shadow's tag, where the report compares several")
+    p.add_argument("--force", action="store_true", help="promote against the report's advice")
+    p.add_argument("--reason", help="with --force: why (recorded in the model's card)")
+    p.set_defaults(func=_cmd_promote)
     p = sub.add_parser(
         "ship-log",
         help="send the prediction log to an OTLP/HTTP receiver; exit 1 if lines are left",

@@ -29,7 +29,8 @@ def test_a_gain_within_the_noise_does_not_promote():
 
 def test_equal_scores_do_not_promote_and_the_gains_are_paired():
     y, good, _ = _scores()
-    assert not decide("brier", y, good, good.copy(), resamples=RESAMPLES).promote
+    same = decide("brier", y, good, good.copy(), resamples=RESAMPLES)
+    assert not same.promote and "equals the champion's" in same.why
     # Paired resamples of the same customers: identical scores gain exactly nothing.
     assert not bootstrap_gains("roc_auc", y, good, good.copy(), resamples=50).any()
 

@@ -7,7 +7,9 @@ import bentoml
 import pytest
 
 from core.errors import UserError
+from core.names import USECASES_DIRNAME
 from model import store
+from riskbento.__main__ import main
 from training.promote import NotPromoted, promote_shadow
 
 pytestmark = pytest.mark.slow  # trains a quick model first
@@ -64,3 +66,26 @@ def test_a_report_of_another_use_case_or_without_a_comparison_is_refused(
         promote_shadow("credit_risk", _report(tmp_path, trained_tag, shadow, True), "x:1")
     with pytest.raises(UserError, match="no outcomes report at"):
         promote_shadow("credit_risk", tmp_path / "missing.json")
+
+
+@pytest.mark.integration
+def test_the_local_loop_shadow_traffic_outcomes_then_promote(tmp_project, trained_tag, tmp_path):
+    """traffic with a shadow and outcomes -> outcomes -> promote: an equal shadow is kept,
+    and promoted only with --force and a reason."""
+    champion = trained_tag("credit_risk")
+    twin = str(store.copy(bentoml.models.get(champion), "credit_risk_challenger").tag)
+    spec_file = str(tmp_project / USECASES_DIRNAME / "credit_risk.yaml")
+    log, labels, out = tmp_path / "log", tmp_path / "labels.csv", tmp_path / "report"
+    assert main(["traffic", spec_file, "--out", str(log), "--model-tag", champion,
+                 "--shadow", twin, "--outcomes", str(labels)]) == 0  # fmt: skip
+    main(["outcomes", spec_file, "--labels", str(labels), "--log", str(log), "--out", str(out)])
+    (comparison,) = json.loads((out / "outcomes.json").read_text())["comparisons"]
+    assert (comparison["champion"], comparison["shadow"]) == (champion, twin)
+    assert comparison["paired"] > 0 and comparison["decision"]["promote"] is False
+    report = str(out / "outcomes.json")
+    assert main(["promote", spec_file, "--outcomes", report]) == 2  # kept: not promoted
+    assert main(["promote", spec_file, "--outcomes", report, "--force",
+                 "--reason", "a data-source change"]) == 0  # fmt: skip
+    card = store.card(bentoml.models.get("credit_risk:latest"))
+    assert card.promoted_from == twin and card.retrain["reason"] == "a data-source change"
+    assert card.retrain["paired_labels"] == comparison["paired"]
