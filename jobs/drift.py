@@ -38,6 +38,7 @@ from core.names import PROJECT_ROOT
 from core.settings import get_settings
 from core.spec import Drift, FeatureType, Spec, load_spec
 from core.stats import PSI_EPSILON, bin_counts, files_sha256, psi, shares
+from jobs.pushgateway import push_if_set
 from serving.predlog import (
     MODEL_COLUMN,
     ROLE_COLUMN,
@@ -590,15 +591,6 @@ def write_report(run: DriftRun, folder: Path) -> dict[str, str]:
     return written
 
 
-def push(run: DriftRun, url: str) -> None:
-    """The run's metrics to a Pushgateway, grouped by use case (replacing the last run's)."""
-    from prometheus_client import push_to_gateway
-
-    registry = metrics_registry(run)
-    grouping = {"use_case": run.use_case}
-    push_to_gateway(url, job=PUSH_JOB, registry=registry, grouping_key=grouping, timeout=10)
-
-
 def run_drift(
     use_case: str | Path,
     log_path: Path | str,
@@ -615,13 +607,5 @@ def run_drift(
     written = write_report(run, folder)
     log.info(f"{run.use_case} ({run.model_tag}, {run.rows:,} rows): {verdict(run)}")
     log.info(f"report: {_shown_path(Path(written[f'{REPORT_STEM}.md']))}")
-    url = get_settings().pushgateway_url
-    if url:
-        try:
-            push(run, url)
-            log.info(f"metrics pushed to {url}")
-        except OSError as err:
-            # The exit code still says drift or not; a dashboard sees the stale
-            # riskbento_drift_last_run_timestamp_seconds.
-            log.warning(f"could not push the metrics to {url}: {err}")
+    push_if_set(PUSH_JOB, metrics_registry(run), run.use_case, log)
     return run.exit_code

@@ -53,6 +53,7 @@ from core.names import PROJECT_ROOT, TIER_NAMES
 from core.settings import get_settings
 from core.spec import Costs, Outcomes, Spec, load_spec
 from core.stats import file_sha256, files_sha256
+from jobs.pushgateway import push_if_set
 from serving.predlog import (
     CHAMPION,
     MODEL_COLUMN,
@@ -952,16 +953,6 @@ def write_report(run: OutcomesRun, folder: Path) -> dict[str, str]:
     return written
 
 
-def push(run: OutcomesRun, url: str) -> None:
-    """The run's metrics to a Pushgateway, grouped by use case (replacing the last run's)."""
-    from prometheus_client import push_to_gateway
-
-    grouping = {"use_case": run.use_case}
-    push_to_gateway(
-        url, job=PUSH_JOB, registry=metrics_registry(run), grouping_key=grouping, timeout=10
-    )
-
-
 def run_outcomes(
     use_case: str | Path,
     labels_path: Path | str,
@@ -980,13 +971,7 @@ def run_outcomes(
     for c in run.comparisons:
         log.info(f"{c.shadow} vs {c.champion} on {c.paired} paired labels: {c.recommendation}")
     log.info(f"report: {_shown_path(Path(written[f'{REPORT_STEM}.md']))}")
-    url = get_settings().pushgateway_url
-    if url:
-        try:
-            push(run, url)
-            log.info(f"metrics pushed to {url}")
-        except OSError as err:
-            log.warning(f"could not push the metrics to {url}: {err}")
+    push_if_set(PUSH_JOB, metrics_registry(run), run.use_case, log)
     if run.exit_code == EXIT_TOO_FEW_ROWS:
         log.error(f"{run.use_case}: {verdict(run)}")
     return run.exit_code

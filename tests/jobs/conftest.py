@@ -3,12 +3,13 @@
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from core.names import PROJECT_ROOT
+from core.settings import get_settings
 
 LOG_USE_CASE = "filing_dropoff"  # small, and has numeric, categorical and binary features
 
@@ -45,3 +46,12 @@ def log_in_fresh_process() -> Callable[[Path, str], str]:
         return done.stderr
 
     return _run
+
+
+@pytest.fixture
+def no_pushgateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """RISKBENTO_PUSHGATEWAY_URL unset for the test (a job then pushes nothing)."""
+    monkeypatch.delenv("RISKBENTO_PUSHGATEWAY_URL", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

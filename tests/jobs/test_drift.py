@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -242,14 +242,6 @@ def traffic(
     moved = printed.split("(shifted: ")[1].rsplit(")", 1)[0]
     shifted = {part.split()[0] for part in moved.split("; ")}
     return {"tag": tag, "spec": spec_file, "root": root, "shifted": shifted}
-
-
-@pytest.fixture
-def no_pushgateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("RISKBENTO_PUSHGATEWAY_URL", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def _drift(traffic: dict, log: Path, out: Path, *flags: str) -> int:

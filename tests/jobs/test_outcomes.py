@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +23,6 @@ import pytest
 from core import metrics
 from core.decision import decide
 from core.names import PROJECT_ROOT, USECASES_DIRNAME
-from core.settings import get_settings
 from core.spec import load_spec
 from jobs import outcomes
 from jobs.outcomes import (
@@ -69,14 +68,6 @@ def _write_labels(path: Path, rows: list[tuple], header=(ID, "outcome", "outcome
         writer.writerow(header)
         writer.writerows(rows)
     return path
-
-
-@pytest.fixture
-def no_pushgateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("RISKBENTO_PUSHGATEWAY_URL", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 # ---------------------------------------------------------------- the join rule
