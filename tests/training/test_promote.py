@@ -2,12 +2,15 @@
 reason, which the promoted model records."""
 
 import json
+import os
+import subprocess
+import sys
 
 import bentoml
 import pytest
 
 from core.errors import UserError
-from core.names import USECASES_DIRNAME
+from core.names import PROJECT_ROOT, USECASES_DIRNAME
 from model import store
 from riskbento.__main__ import main
 from training.promote import NotPromoted, promote_shadow
@@ -76,8 +79,25 @@ def test_the_local_loop_shadow_traffic_outcomes_then_promote(tmp_project, traine
     twin = str(store.copy(bentoml.models.get(champion), "credit_risk_challenger").tag)
     spec_file = str(tmp_project / USECASES_DIRNAME / "credit_risk.yaml")
     log, labels, out = tmp_path / "log", tmp_path / "labels.csv", tmp_path / "report"
-    assert main(["traffic", spec_file, "--out", str(log), "--model-tag", champion,
-                 "--shadow", twin, "--outcomes", str(labels)]) == 0  # fmt: skip
+    # In its own process: BentoML keeps the first log path a monitor was opened with.
+    traffic = [
+        sys.executable,
+        "-m",
+        "riskbento",
+        "traffic",
+        spec_file,
+        "--out",
+        str(log),
+        "--model-tag",
+        champion,
+        "--shadow",
+        twin,
+        "--outcomes",
+        str(labels),
+    ]
+    done = subprocess.run(traffic, cwd=PROJECT_ROOT, env=dict(os.environ), capture_output=True,
+                          text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
     main(["outcomes", spec_file, "--labels", str(labels), "--log", str(log), "--out", str(out)])
     (comparison,) = json.loads((out / "outcomes.json").read_text())["comparisons"]
     assert (comparison["champion"], comparison["shadow"]) == (champion, twin)
