@@ -264,6 +264,12 @@ def test_report_files_and_prometheus_names(tmp_path):
     assert report["join_rule"].startswith("For each label")
 
 
+def _outcomes_args(labels: Path, log: Path, out: Path) -> list[str]:
+    """`python -m riskbento outcomes` on the synthetic files, as of 2024-06-01."""
+    return ["outcomes", USE_CASE, "--labels", str(labels), "--log", str(log),
+            "--as-of", "2024-06-01", "--out", str(out)]  # fmt: skip
+
+
 def test_a_champion_week_below_the_floor_exits_1(tmp_path, no_pushgateway):
     rng = np.random.default_rng(5)
     rows = [{"id": f"N{i}", "ts": f"2024-01-0{1 + i % 5}T10:00:00", "p": float(rng.random())}
@@ -274,34 +280,14 @@ def test_a_champion_week_below_the_floor_exits_1(tmp_path, no_pushgateway):
         [(f"N{i}", int(rng.random() < 0.5), "2024-02-01") for i in range(200)],
     )
     out = tmp_path / "report"
-    args = [
-        "outcomes",
-        USE_CASE,
-        "--labels",
-        str(labels),
-        "--log",
-        str(log),
-        "--as-of",
-        "2024-06-01",
-    ]
-    assert main([*args, "--out", str(out)]) == EXIT_BELOW_FLOOR
+    assert main(_outcomes_args(labels, log, out)) == EXIT_BELOW_FLOOR
     text = (out / "outcomes.md").read_text()
     assert BELOW in text and "ROC-AUC" in text
 
 
 def test_too_few_labels_to_judge_exits_3(tmp_path, no_pushgateway):
     log, labels, _ = _synthetic(tmp_path, weeks=1, per_week=20)
-    args = [
-        "outcomes",
-        USE_CASE,
-        "--labels",
-        str(labels),
-        "--log",
-        str(log),
-        "--as-of",
-        "2024-06-01",
-    ]
-    assert main([*args, "--out", str(tmp_path / "r")]) == EXIT_TOO_FEW_ROWS
+    assert main(_outcomes_args(labels, log, tmp_path / "r")) == EXIT_TOO_FEW_ROWS
 
 
 # ---------------------------------------------------------------- the loop
