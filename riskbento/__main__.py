@@ -213,7 +213,7 @@ def _ship_log_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _scaleout_arguments(p: argparse.ArgumentParser, engine_default: str | None) -> None:
-    from scaleout.job import ENGINES
+    from scaleout import ENGINES  # not scaleout.job: building the parser loads no model code
 
     note = (
         " (without it: the batch outputs under outputs/<name>/)" if engine_default is None else ""

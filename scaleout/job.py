@@ -30,12 +30,12 @@ from core.settings import get_settings
 from core.spec import Spec, load_spec
 from core.stats import files_sha256
 from model.scorer import ModelNotFound, Scorer
+from scaleout import ENGINES
 from scaleout.buckets import table_order
 from scaleout.plan import Plan, Result, Stopwatch
 
 __all__ = ["ENGINES", "Run", "run"]
 
-ENGINES = ("local", "dask", "spark")
 COMMANDS = ("features", "score")
 BLOCK_BYTES = 64 * 2**20
 BUCKETS_PER_WORKER = 4
