@@ -100,7 +100,8 @@ class JSONErrors:
                 headers = dict(message.get("headers", []))
                 if headers.get(b"content-type", b"").startswith(b"text/plain"):
                     replaced = True
-                    allow = headers.get(b"allow", b"").decode("latin-1")
+                    allowed = headers.get(b"allow", b"").decode("latin-1").split(",")
+                    allow = ", ".join(sorted(m.strip() for m in allowed if m.strip()))
                     error = (
                         f"{scope['method']} is not allowed on {scope['path']}; use {allow}"
                         if status == 405

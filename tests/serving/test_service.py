@@ -414,6 +414,7 @@ def test_unknown_paths_and_methods_get_json_naming_them(serve):
     client, _ = serve("credit_risk")
     wrong_method = client.put("/livez")
     assert wrong_method.status_code == 405
-    assert "PUT is not allowed on /livez; use GET" in wrong_method.json()["error"]
+    assert wrong_method.json()["error"] == "PUT is not allowed on /livez; use GET, HEAD"
+    assert wrong_method.headers["allow"] == "GET, HEAD"
     assert client.get("/nope").status_code == 404
     assert client.get("/nope").json() == {"error": "no such path: /nope"}
