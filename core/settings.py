@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # Reason codes in every answer (the default). Off, answers carry `reasons: []`: for a
     # deployment that never shows them; `make bench` measures what they cost.
     reasons: bool = True
+    # Adverse-action reasons (the factors that raise risk, with their codes): for flagged
+    # customers only (`flagged`, what a decline notice needs) or for everyone (`all`).
+    adverse_reasons: Literal["flagged", "all"] = "flagged"
     access_log: bool = False  # a log line per request costs server CPU; on for debugging
     request_timeout_s: float = 10.0
     # On SIGTERM: seconds a worker keeps serving with /readyz at 503 before it drains, so a

@@ -29,9 +29,11 @@ from pydantic import (
 from core.catalogue import DEFAULT_CATEGORIES, aggregate_catalogue
 from core.errors import UserError
 from core.names import BUILTIN_USE_CASES, SELECTION_METRICS, SPEC_SUFFIXES
+from core.reasoncodes import GENERATED_CODE
 from core.settings import get_settings
 
 SLUG = r"^[a-z][a-z0-9_]*$"
+REASON_CODE = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,15}$"
 
 
 class SpecError(UserError, ValueError):
@@ -42,6 +44,10 @@ class SpecError(UserError, ValueError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"invalid spec {source}: {len(problems)} problem(s)\n{lines}")
+
+
+class SpecProblems(ValueError):
+    """Several problems found by one check across keys (args[0]: the list)."""
 
 
 class _Strict(BaseModel):
@@ -217,6 +223,91 @@ class Outcomes(_Strict):
     min_rows: int = Field(default=50, ge=1)
 
 
+class ReasonCode(_Strict):
+    """A stable adverse-action code and the sentence an applicant reads (Regulation B)."""
+
+    code: str = Field(pattern=REASON_CODE, description="stable id, e.g. R07")
+    text: str = Field(min_length=1, description="applicant-facing sentence")
+
+
+class FeatureReasons(_Strict):
+    """The reason codes of one feature: one `code` + `text` whatever the direction, or
+    `above` / `below` for a value above / below the typical one that raises risk, and
+    `blank` for a blank that does (a direction left out gets a generated code)."""
+
+    code: str | None = Field(default=None, pattern=REASON_CODE)
+    text: str | None = Field(default=None, min_length=1)
+    above: ReasonCode | None = None
+    below: ReasonCode | None = None
+    blank: ReasonCode | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> FeatureReasons:
+        whole = self.code is not None or self.text is not None
+        directed = any(r is not None for r in (self.above, self.below, self.blank))
+        if whole and directed:
+            raise ValueError("give either code + text, or above / below / blank, not both")
+        if not whole and not directed:
+            raise ValueError("give code + text, or above / below / blank")
+        if whole and (self.code is None or self.text is None):
+            raise ValueError("code and text go together")
+        return self
+
+    def declared(self) -> dict[str, ReasonCode]:
+        """Direction ('any', 'above', 'below', 'blank') -> its declared code."""
+        if self.code is not None and self.text is not None:
+            return {"any": ReasonCode(code=self.code, text=self.text)}
+        directed = (("above", self.above), ("below", self.below), ("blank", self.blank))
+        return {d: r for d, r in directed if r is not None}
+
+
+class Protected(_Strict):
+    """A protected attribute (sex, age, marital status...): a column of `data.table`
+    that the fairness report groups by. Not a feature unless `use_as_feature` says so,
+    with `why` (the model document quotes it)."""
+
+    column: str
+    use_as_feature: bool = False
+    why: str | None = Field(default=None, min_length=1)
+    bands: list[float] | None = Field(
+        default=None, description="a numeric column's group edges, e.g. [25, 40, 62]"
+    )
+
+    @model_validator(mode="after")
+    def _explained(self) -> Protected:
+        if self.use_as_feature and self.why is None:
+            raise ValueError("use_as_feature needs `why`: the reason the model may read it")
+        if self.bands is not None and (
+            not self.bands or sorted(set(self.bands)) != list(self.bands)
+        ):
+            raise ValueError(f"bands must be increasing edges, got {self.bands}")
+        return self
+
+
+class Fairness(_Strict):
+    """How the fairness report judges groups at the chosen threshold."""
+
+    min_group_rows: int = Field(default=30, ge=1, description="smaller: reported as too small")
+    bootstrap_below_rows: int = Field(
+        default=1000, ge=0, description="groups smaller than this get bootstrap intervals"
+    )
+    four_fifths: float = Field(default=0.8, gt=0, le=1, description="adverse impact floor")
+    favourable: Literal["not_flagged", "flagged"] = Field(
+        default="not_flagged",
+        description="which decision helps the customer: not flagged (a loan approved) or "
+        "flagged (a retention offer)",
+    )
+
+
+class Document(_Strict):
+    """What the model document says that no report can: use, misuse and limits."""
+
+    intended_use: str | None = None
+    out_of_scope: list[str] = []
+    limitations: list[str] = []
+    owner: str | None = None
+
+
 class TransactionColumns(_Strict):
     """Which column of the transactions file plays which role."""
 
@@ -278,6 +369,10 @@ class Spec(_Strict):
     action_list: ActionList | None = None
     drift: Drift = Field(default_factory=Drift)
     outcomes: Outcomes = Field(default_factory=Outcomes)
+    reason_codes: dict[str, FeatureReasons] = {}
+    protected: list[Protected] = []
+    fairness: Fairness = Field(default_factory=Fairness)
+    document: Document = Field(default_factory=Document)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
@@ -297,6 +392,75 @@ class Spec(_Strict):
         unknown = [f for f in unknown if f not in known]
         if unknown:
             raise ValueError(f"action_list rules name unknown features: {unknown}")
+        return self
+
+    @field_validator("protected", mode="before")
+    @classmethod
+    def _protected_names(cls, value: Any) -> Any:
+        """`protected: [sex, age_band]` is short for `[{column: sex}, {column: age_band}]`."""
+        if isinstance(value, list):
+            return [{"column": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _governance(self) -> Spec:
+        """Reason codes name known features and are never shared; a protected attribute is
+        a feature only where the spec says why."""
+        names = set(self.feature_names)
+        problems = [
+            f"reason_codes.{name}: not a feature of this spec (features: {sorted(names)})"
+            for name in self.reason_codes
+            if name not in names
+        ]
+        owners: dict[str, str] = {}
+        for name, entry in self.reason_codes.items():
+            for direction, reason in entry.declared().items():
+                key = f"reason_codes.{name}" + ("" if direction == "any" else f".{direction}")
+                if reason.code in owners and owners[reason.code] != name:
+                    problems.append(
+                        f"{key}: code {reason.code!r} is already used by "
+                        f"reason_codes.{owners[reason.code]}"
+                    )
+                owners.setdefault(reason.code, name)
+                if re.fullmatch(GENERATED_CODE, reason.code):
+                    problems.append(
+                        f"{key}: code {reason.code!r} has the form of a generated code "
+                        f"({GENERATED_CODE}); choose another"
+                    )
+            feature = next((f for f in self.features if f.name == name), None)
+            unordered = feature is not None and feature.type in (
+                FeatureType.categorical,
+                FeatureType.text,
+            )
+            if unordered and (entry.above is not None or entry.below is not None):
+                problems.append(
+                    f"reason_codes.{name}: above / below apply to numbers and 0/1 flags; "
+                    f"{name} is {feature.type.value}: give one code + text"
+                )
+            if (
+                feature is not None
+                and entry.blank is not None
+                and feature.missing is MissingRule.reject
+            ):
+                problems.append(
+                    f"reason_codes.{name}.blank: {name}'s missing rule is reject, so a blank "
+                    "is refused and never scored"
+                )
+        columns = [p.column for p in self.protected]
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            problems.append(f"protected: columns repeat: {repeated}")
+        for i, attribute in enumerate(self.protected):
+            key = f"protected[{i}] ({attribute.column})"
+            if attribute.column in (self.id_column, self.target.column):
+                problems.append(f"{key}: the id or target column cannot be a protected attribute")
+            elif attribute.column in names and not attribute.use_as_feature:
+                problems.append(
+                    f"{key}: is also a feature; a protected attribute is not a feature unless "
+                    "the spec allows it (use_as_feature: true, why: ...)"
+                )
+        if problems:
+            raise SpecProblems(problems)
         return self
 
     def resolve(self, relative: str) -> Path:
@@ -375,7 +539,9 @@ def _loc(loc: tuple[Any, ...], raw: dict) -> str:
     node: Any = raw
     for item in loc:
         if isinstance(item, int):
-            name = node[item].get("name") if isinstance(node, list) and item < len(node) else None
+            entry = node[item] if isinstance(node, list) and item < len(node) else None
+            # A feature by its name, a protected attribute by its column.
+            name = entry.get("name", entry.get("column")) if isinstance(entry, dict) else None
             parts[-1] += f"[{item}]" + (f" ({name})" if isinstance(name, str) else "")
         else:
             parts.append(str(item))
@@ -395,6 +561,11 @@ def parse_spec(raw: Any, source: str, base_dir: Path) -> Spec:
     except ValidationError as err:
         problems = []
         for e in err.errors():
+            cause = e.get("ctx", {}).get("error")
+            if not e["loc"] and isinstance(cause, ValueError):
+                # A check across keys: its message names them; the whole spec is no help.
+                problems += cause.args[0] if isinstance(cause, SpecProblems) else [str(cause)]
+                continue
             got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
             msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
             problems.append(f"{_loc(e['loc'], raw)}: {msg}{got}")
@@ -442,6 +613,12 @@ def check_against_data(spec: Spec, source: str) -> None:
     for i, col in enumerate(spec.drop):
         if col not in columns:
             problems.append(f"drop[{i}]: column {col!r} is not in data.table (columns: {shown})")
+    for i, attribute in enumerate(spec.protected):
+        if attribute.column not in columns:
+            problems.append(
+                f"protected[{i}] ({attribute.column}): column {attribute.column!r} is not in "
+                f"data.table (columns: {shown})"
+            )
 
     catalogue = spec.aggregate_catalogue()
     for i, feat in enumerate(spec.features):

@@ -187,7 +187,8 @@ def score_use_case(use_case: str | Path, outputs_dir: Path) -> dict[str, Path]:
     if len(unlabeled):
         results = score_in_chunks(scorer, unlabeled, f"{spec.name} unlabeled")
         written["results"] = out / "results.csv"
-        columns = [spec.id_column, "probability", "prediction", "risk_tier", "reasons", "warnings"]
+        columns = [spec.id_column, "probability", "prediction", "risk_tier", "reasons"]
+        columns += ["adverse_reasons", "warnings"]
         results[columns].to_csv(written["results"], index=False)
         profile_frame, profile_scores = unlabeled, results
 

@@ -19,6 +19,8 @@ from core.card import CategoricalReference, ModelCard
 from core.errors import UserError
 from core.metrics import tier_index
 from core.names import TIER_NAMES
+from core.reasoncodes import catalogue, direction_of
+from core.settings import get_settings
 from core.spec import Feature, FeatureType, MissingRule
 from features.customers import customer_features
 from features.tabular import columns_from_frame, columns_from_records
@@ -29,8 +31,17 @@ from model.fastpath import Columns, FastPath, FastVote, NoFastForm, derive
 logger = logging.getLogger(__name__)
 
 REASONS_SHOWN = 3
+ADVERSE_SHOWN = 4  # principal reasons on an adverse-action notice (Regulation B)
 CHUNK_ROWS = 2_000  # rows explained at once by answer_table
-ANSWER_FIELDS = ("probability", "prediction", "risk_tier", "reasons", "model", "warnings")
+ANSWER_FIELDS = (
+    "probability",
+    "prediction",
+    "risk_tier",
+    "reasons",
+    "adverse_reasons",
+    "model",
+    "warnings",
+)
 MIN_EFFECT = 0.001  # smaller probability moves are not worth a reason
 
 
@@ -50,9 +61,16 @@ def find_model(tag: str) -> bentoml.Model:
 
 
 def model_card(model: bentoml.Model, card: ModelCard) -> dict[str, Any]:
-    """What GET /model answers: the stored card without the bulky reference distributions."""
+    """What GET /model answers: the stored card without the bulky reference distributions,
+    and the catalogue of reason codes its answers may carry."""
     shown = card.to_metadata(exclude={"reference"})
-    return {"tag": str(model.tag), "created_at": model.info.creation_time.isoformat(), **shown}
+    codes = [reason.as_dict() for reason in catalogue(card.spec).values()]
+    return {
+        "tag": str(model.tag),
+        "created_at": model.info.creation_time.isoformat(),
+        **shown,
+        "reason_codes": codes,
+    }
 
 
 def _shown(value: Any) -> Any:
@@ -107,6 +125,14 @@ class Scorer:
         }
         self.typical_words = {name: _words(value) for name, value in self.typical.items()}
         self.known_levels = {f.name: frozenset(f.levels or ()) for f in self.spec.features}
+        self.codes = catalogue(self.spec)
+        self.ordered = {
+            f.name
+            for f in self.spec.features
+            if f.type in (FeatureType.numeric, FeatureType.binary)
+        }
+        # Adverse reasons for flagged customers only, or for everyone (a setting).
+        self.adverse_for_all = get_settings().adverse_reasons == "all"
         self.fast, self.fast_unavailable = _fast_path(pipeline)
         self.observer: Any = None  # the service's Telemetry: told about every scored batch
         self.train_range = {
@@ -146,7 +172,8 @@ class Scorer:
         if not np.isfinite(p).all():  # a model fault, never the caller's: no answer at all
             raise ValueError(f"model {self.tag} returned a non-finite probability")
         n = len(ids)
-        reasons = self.reasons(columns, p) if explain else [[] for _ in range(n)]
+        none: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+        reasons, adverse = self.explanations(columns, p) if explain else (none, none)
         tally: dict[tuple[str, str], int] = {}
         warnings = self.warnings(columns, n, tally)
         tiers = tier_index(p, self.tiers.medium, self.tiers.high)
@@ -159,6 +186,7 @@ class Scorer:
                 "prediction": int(p[i] >= self.threshold),
                 "risk_tier": TIER_NAMES[tiers[i]],
                 "reasons": reasons[i],
+                "adverse_reasons": adverse[i],
                 "model": self.tag,
                 "warnings": warnings[i],
             }
@@ -187,23 +215,30 @@ class Scorer:
         columns = [self.id_column, *ANSWER_FIELDS]
         table = pd.DataFrame(answers, columns=columns)
         table["reasons"] = table["reasons"].map(lambda rs: " | ".join(r["text"] for r in rs))
+        table["adverse_reasons"] = table["adverse_reasons"].map(
+            lambda rs: " | ".join(f"{r['code']}: {r['text']} ({_words(r['value'])})" for r in rs)
+        )
         table["warnings"] = table["warnings"].map(" | ".join)
         return table
 
     # ------------------------------------------------------------ explanations
 
-    def reasons(self, columns: Columns, p: np.ndarray) -> list[list[dict[str, Any]]]:
-        """Per record, the features that move its probability most against a typical value.
+    def explanations(
+        self, columns: Columns, p: np.ndarray
+    ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
+        """Per record, its reasons and its adverse-action reasons, from one occlusion.
 
         Each feature in turn is set to the typical training value (median or most
         frequent level) and the record re-scored, all in one vectorised call (on the fast
         path, by swapping that feature's encoded columns); the difference is that
-        feature's effect. It works the same for every model family.
+        feature's effect. It works the same for every model family. Reasons: the largest
+        effects either way. Adverse reasons: the largest effects that raise risk, with
+        their codes, for flagged records (or all, by setting).
         """
         n = len(p)
         names = [k for k in self.spec.feature_names if self.typical.get(k) is not None]
         if not names:
-            return [[] for _ in range(n)]
+            return [[] for _ in range(n)], [[] for _ in range(n)]
         if self.fast is not None:
             occluded = self.fast.occluded(columns, {k: self.typical[k] for k in names}, names)
         else:
@@ -215,14 +250,28 @@ class Scorer:
             }
             occluded = self.probabilities(stacked)
         effects = p[None, :] - occluded.reshape(len(names), n)
-        top = np.argsort(-np.abs(effects), axis=0, kind="stable")[:REASONS_SHOWN]
-        top_effects = np.take_along_axis(effects, top, axis=0)
-        shown = np.abs(top_effects) >= MIN_EFFECT
         # Plain Python values from here on: per-element numpy scalars cost more than the text.
         values = {name: columns[name].tolist() for name in names}
+        return (
+            self._largest(names, values, effects, either_way=True),
+            self._adverse(names, values, effects, p),
+        )
+
+    def _largest(
+        self, names: list[str], values: dict[str, list], effects: np.ndarray, either_way: bool
+    ) -> list[list[dict[str, Any]]]:
+        """Reasons of each column of `effects`: the largest effects, by size (either way)
+        or raising risk only."""
+        ranked = -np.abs(effects) if either_way else -effects
+        top = np.argsort(ranked, axis=0, kind="stable")[
+            : REASONS_SHOWN if either_way else ADVERSE_SHOWN
+        ]
+        top_effects = np.take_along_axis(effects, top, axis=0)
+        shown = (np.abs(top_effects) if either_way else top_effects) >= MIN_EFFECT
+        make = self._reason if either_way else self._adverse_reason
         return [
             [
-                self._reason(names[k], values[names[k]][i], effect)
+                make(names[k], values[names[k]][i], effect)
                 for k, effect, keep in zip(ks, es, keeps, strict=True)
                 if keep
             ]
@@ -230,6 +279,32 @@ class Scorer:
                 zip(top.T.tolist(), top_effects.T.tolist(), shown.T.tolist(), strict=True)
             )
         ]
+
+    def _adverse(
+        self, names: list[str], values: dict[str, list], effects: np.ndarray, p: np.ndarray
+    ) -> list[list[dict[str, Any]]]:
+        out: list[list[dict[str, Any]]] = [[] for _ in range(len(p))]
+        wanted = np.arange(len(p)) if self.adverse_for_all else np.flatnonzero(p >= self.threshold)
+        if wanted.size:
+            picked = {name: [values[name][i] for i in wanted.tolist()] for name in names}
+            for i, reasons in zip(
+                wanted.tolist(),
+                self._largest(names, picked, effects[:, wanted], either_way=False),
+                strict=True,
+            ):
+                out[i] = reasons
+        return out
+
+    def _adverse_reason(self, name: str, value: Any, effect: float) -> dict[str, Any]:
+        value = _shown(value)
+        reason = self.codes[name, direction_of(value, self.typical[name], name in self.ordered)]
+        return {
+            "code": reason.code,
+            "text": reason.text,
+            "feature": name,
+            "value": value,
+            "effect": effect,
+        }
 
     def _reason(self, name: str, value: Any, effect: float) -> dict[str, Any]:
         value = _shown(value)

@@ -166,6 +166,8 @@ def features_meta(
 def answers_meta(spec: Spec, extra: dict[str, str]) -> pd.DataFrame:
     """The empty answer table `score_features` returns (its columns and types)."""
     columns = {spec.id_column: "str", "probability": "float64", "prediction": "int64"}
-    columns |= {c: "str" for c in ("risk_tier", "reasons", "model", "warnings", *extra)}
+    columns |= {
+        c: "str" for c in ("risk_tier", "reasons", "adverse_reasons", "model", "warnings", *extra)
+    }
     columns[ORDER] = "int64"
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})

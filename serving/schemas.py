@@ -193,6 +193,16 @@ class Reason(BaseModel):
     text: str = Field(description="the same in plain words")
 
 
+class AdverseReason(BaseModel):
+    """A factor that raises this customer's risk, as an adverse-action notice states it."""
+
+    code: str = Field(description="stable reason code (the spec's, or generated)")
+    text: str = Field(description="the applicant-facing sentence of the code")
+    feature: str
+    value: float | str | None = Field(description="the value that raised the risk")
+    effect: float = Field(description="probability added against the typical value")
+
+
 def prediction_model(spec: Spec) -> type[BaseModel]:
     """The answer: id, probability of the risk event, 0/1 decision, tier, reasons."""
     fields: dict[str, Any] = {
@@ -201,6 +211,15 @@ def prediction_model(spec: Spec) -> type[BaseModel]:
         "prediction": (Literal[0, 1], Field(..., description="1 if probability >= threshold")),
         "risk_tier": (Literal[TIER_NAMES], Field(..., description="low / medium / high")),
         "reasons": (list[Reason], Field(..., description="largest effects first")),
+        "adverse_reasons": (
+            list[AdverseReason],
+            Field(
+                ...,
+                description="up to four factors that raise the risk, strongest first, with "
+                "their reason codes; empty below the threshold unless "
+                "RISKBENTO_ADVERSE_REASONS=all",
+            ),
+        ),
         "model": (str, Field(..., description="model tag that answered")),
         "warnings": (list[str], Field(..., description="values the model is unsure about")),
     }

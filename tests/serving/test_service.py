@@ -115,6 +115,22 @@ def test_reasons_name_the_feature_and_the_value_sent(serve):
         assert ("raises" in reason["text"]) == (reason["effect"] > 0)
 
 
+def test_a_flagged_answer_states_its_adverse_reasons(serve):
+    """The example applicant made riskier (no salary, spending more than earned) is declined
+    with coded principal reasons, strongest first, each one raising the probability."""
+    client, _ = serve("credit_risk")
+    risky = {**CONTRACT, "has_salary": 0, "total_credit": 300.0, "avg_amount": -80.0}
+    _, answer = post(client, "/predict", risky)
+    assert answer["prediction"] == 1, answer
+    reasons = answer["adverse_reasons"]
+    assert 0 < len(reasons) <= 4
+    assert [r["effect"] for r in reasons] == sorted((r["effect"] for r in reasons), reverse=True)
+    assert all(r["effect"] > 0 and r["code"].startswith("CR") for r in reasons)
+    assert {r["feature"]: r["value"] for r in reasons}.items() <= risky.items()
+    _, safe = post(client, "/predict", CONTRACT)
+    assert safe["prediction"] == 0 and safe["adverse_reasons"] == []
+
+
 def test_reasons_switched_off_leave_the_score_and_the_schema(serve, monkeypatch):
     """RISKBENTO_REASONS=false: the same probability, decision and tier, `reasons: []`."""
     client, module = serve("credit_risk")
@@ -122,9 +138,10 @@ def test_reasons_switched_off_leave_the_score_and_the_schema(serve, monkeypatch)
     monkeypatch.setattr(module, "SETTINGS", module.SETTINGS.model_copy(update={"reasons": False}))
     status, plain = post(client, "/predict", CONTRACT)
     assert status == 200
-    assert explained["reasons"] and plain["reasons"] == []
-    assert {k: v for k, v in plain.items() if k != "reasons"} == {
-        k: v for k, v in explained.items() if k != "reasons"
+    assert explained["reasons"] and plain["reasons"] == plain["adverse_reasons"] == []
+    explanations = ("reasons", "adverse_reasons")
+    assert {k: v for k, v in plain.items() if k not in explanations} == {
+        k: v for k, v in explained.items() if k not in explanations
     }
     status, batch = post(client, "/predict_batch", {"records": [CONTRACT]})
     assert status == 200 and batch == [plain]
@@ -199,6 +216,9 @@ def test_model_card_and_docs(serve, trained_tag):
     assert set(card) >= {"created_at", "data_sha256", "test", "threshold", "tiers", "features"}
     assert [f["name"] for f in card["features"]] == [k for k in CONTRACT if k != "customer_id"]
     assert "reference" not in card
+    codes = {(c["feature"], c["direction"]): c for c in card["reason_codes"]}
+    assert codes["has_salary", "below"]["code"] == "CR11" and codes["has_salary", "below"]["text"]
+    assert len({c["code"] for c in card["reason_codes"]}) == len(card["reason_codes"])
     docs = client.get("/docs")
     assert docs.status_code == 200 and "<html" in docs.text.lower()
     schema = client.get("/docs.json").json()
