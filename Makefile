@@ -83,6 +83,9 @@ outcomes: $(STAMP) ## Matured labels vs logged predictions -> reports/<name>/out
 promote: $(STAMP) ## Shadow challenger -> champion when the outcomes report says so: USE_CASE=x [FORCE_REASON="why"]
 	$(PY) -m riskbento promote $(SERVE_USE_CASE) $(if $(FORCE_REASON),--force --reason "$(FORCE_REASON)")
 
+document: $(STAMP) ## Model document of USE_CASE's latest model -> reports/<name>/model_document.md + .html [MODEL_TAG=tag]
+	$(PY) -m riskbento document $(SERVE_USE_CASE) $(if $(MODEL_TAG),--model-tag $(MODEL_TAG))
+
 serve: $(STAMP) ## Serve USE_CASE (default credit_risk) on 127.0.0.1:PORT (default 3000), foreground
 	RISKBENTO_USE_CASE=$(SERVE_USE_CASE) $(VENV)/bin/bentoml serve service:RiskService --host 127.0.0.1 --port $(PORT)
 

@@ -21,7 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.spec import Costs, Feature, Published, Spec, Tiers
 
-CARD_FORMAT = 1  # bump when a card written by this code cannot be read by the previous one
+CARD_FORMAT = 2  # bump when a card written by this code cannot be read by the previous one
+# Formats this code reads. 2 added the spec's governance keys (reason codes, protected
+# attributes, fairness, document) and the fairness summary: a format-1 card reads as one
+# without them.
+READABLE_FORMATS = (1, 2)
 FORMAT_KEY = "format"  # the metadata key (and field) that holds it
 IN_A_LIST = "n/a"  # how the store's metadata shows None inside a list
 
@@ -190,6 +194,9 @@ class ModelCard(_Part):
     file_sha256: dict[str, str] = Field(default_factory=dict)  # file -> sha256, by the store
     promoted_from: str | None = None  # a promoted model: the challenger's tag
     retrain: Table | None = None  # a promoted model: the decision and both scores
+    fairness: Table | None = None  # training/fairness.summary: protected groups at the threshold
+    # Its reports, relative to the project: model_document, fairness_report, training_report.
+    documents: dict[str, str] | None = None
 
     def to_metadata(self, exclude: set[str] | None = None) -> dict[str, Any]:
         """The card as the store's metadata (and GET /model) holds it: JSON types, no

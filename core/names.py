@@ -14,5 +14,7 @@ SELECTION_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier")
 TIER_NAMES = ("low", "medium", "high")
 
 QUALITY_REPORT_STEM = "quality"
+FAIRNESS_REPORT_STEM = "fairness"  # reports/<name>/fairness.md + .json (training/fairness.py)
+MODEL_DOCUMENT_STEM = "model_document"  # reports/<name>/model_document.md + .html
 CHALLENGER_SUFFIX = "_challenger"  # model name of challengers: `<use case>_challenger`
 SHADOW_CHALLENGER = "challenger"  # RISKBENTO_SHADOW_TAG for the newest challenger

@@ -1,7 +1,7 @@
 """Synthetic raw bank transactions and 90-day default labels (brief 004, Atto).
 
 Writes `transactions.csv` (customer_id, transaction_id, amount, type,
-description, timestamp) and `labels.csv` (customer_id, defaulted) for a
+description, timestamp) and `labels.csv` (customer_id, defaulted, age_band) for a
 consumer lender's applicants: 90 days of transactions (Jan–Mar 2024) per
 customer and whether they defaulted in the 90 days after. Debits are
 negative, credits positive, as in the brief's example.
@@ -26,6 +26,15 @@ with `b` set so that 12 % default. So the default signal shows in the
 brief's six aggregates (total debit / total credit, total credit,
 has_salary, has_rent) while the shock and the hidden habits keep a model's
 ROC-AUC around 0.8, well below 1.
+
+Protected attribute. `labels.csv` also carries each applicant's `age_band`
+(18-24, 25-39, 40-61, 62+), as a lender's application data would: the spec
+declares it protected (never a model feature) and the fairness report groups
+by it. Age is drawn from its own random stream, so every other column and row
+is the same as without it; older applicants earn a little more
+(corr(age, z_income) = AGE_INCOME_CORR), so the band is mildly associated with
+the income features and, through income, with default; age has no other part
+in the default logit.
 
 Mess a real export has, injected on purpose and counted in
 `INJECTED_PROBLEMS` (see data/README.md): nulls, exact duplicate rows,
@@ -53,9 +62,15 @@ TRANSACTION_COLUMNS = [
     "description",
     "timestamp",
 ]
-LABEL_COLUMNS = ["customer_id", "defaulted"]
+LABEL_COLUMNS = ["customer_id", "defaulted", "age_band"]
 
 N_CUSTOMERS = 3_000  # labeled customers
+# Applicant age: its own random stream ([SEED, AGE_STREAM]) so adding it changed no other
+# value; bands end at 62 because Regulation B (12 CFR 1002.6(b)(2)) protects 62 and over.
+AGE_STREAM = 1
+AGE_MEAN, AGE_SD, AGE_INCOME_CORR = 42.0, 14.0, 0.3
+MIN_AGE, MAX_AGE = 18, 85
+AGE_BANDS = {"18-24": 18, "25-39": 25, "40-61": 40, "62+": 62}  # band -> first age in it
 DEFAULT_RATE = 0.12  # the client's default rate last quarter
 MIN_TRANSACTIONS, MAX_TRANSACTIONS = 10, 60  # per customer, before injected rows
 WINDOW_START = np.datetime64("2024-01-01T00:00:00")
@@ -475,8 +490,19 @@ def _inject(rng: np.random.Generator, tx: pd.DataFrame) -> pd.DataFrame:
     return tx.sort_values(["timestamp", "transaction_id"], kind="mergesort").reset_index(drop=True)
 
 
-def _labels(rng: np.random.Generator, ids: np.ndarray, defaulted: np.ndarray) -> pd.DataFrame:
-    labels = pd.DataFrame({"customer_id": ids, "defaulted": defaulted})
+def _age_bands(rng: np.random.Generator, z_income: np.ndarray) -> np.ndarray:
+    """Each customer's age band; age correlates AGE_INCOME_CORR with the income z-score."""
+    noise = rng.standard_normal(len(z_income))
+    z_age = AGE_INCOME_CORR * z_income + np.sqrt(1 - AGE_INCOME_CORR**2) * noise
+    age = np.clip(np.round(AGE_MEAN + AGE_SD * z_age), MIN_AGE, MAX_AGE)
+    starts = np.array(list(AGE_BANDS.values()))
+    return np.array(list(AGE_BANDS))[np.searchsorted(starts, age, side="right") - 1]
+
+
+def _labels(
+    rng: np.random.Generator, ids: np.ndarray, defaulted: np.ndarray, age_band: np.ndarray
+) -> pd.DataFrame:
+    labels = pd.DataFrame({"customer_id": ids, "defaulted": defaulted, "age_band": age_band})
     repeated = labels.iloc[rng.choice(len(labels), N_LABEL_DUPLICATES, replace=False)]
     labels = pd.concat([labels, repeated]).sort_values("customer_id", kind="mergesort")
     return labels.reset_index(drop=True)
@@ -494,6 +520,7 @@ def generate(out_dir: Path) -> list[Path]:
     ids = np.array([f"CUST{i:04d}" for i in range(1, population + 1)])
     traits = _traits(rng, population)
     defaulted = _defaults(rng, traits)
+    age_band = _age_bands(np.random.default_rng([SEED, AGE_STREAM]), traits["z_income"].to_numpy())
 
     unlabeled = np.zeros(population, dtype=bool)
     unlabeled[rng.choice(population, N_UNKNOWN_CUSTOMERS, replace=False)] = True
@@ -503,7 +530,7 @@ def generate(out_dir: Path) -> list[Path]:
     tx = _clean_transactions(rng, traits, ids)
     tx = tx[~tx["customer_id"].isin(ids[silent])].reset_index(drop=True)
     tx = _inject(rng, tx)
-    labels = _labels(rng, ids[labeled], defaulted[labeled])
+    labels = _labels(rng, ids[labeled], defaulted[labeled], age_band[labeled])
     tx["amount"] = _money_text(tx["amount"].to_numpy())
     return [
         write_csv(tx[TRANSACTION_COLUMNS], out_dir / TRANSACTIONS_FILE),

@@ -41,6 +41,24 @@ def score_in_chunks(scorer: Scorer, frame: pd.DataFrame, label: str) -> pd.DataF
     return scorer.answer_table(frame, lambda done, total: log(f"{label}: {done}/{total} scored"))
 
 
+def with_protected(
+    spec: Spec, answers: pd.DataFrame, frame: pd.DataFrame, source: str
+) -> pd.DataFrame:
+    """The answers with each customer's protected attributes carried over (what a later
+    fairness check of these decisions groups by). A protected column the input lacks is
+    reported and left out, never filled in."""
+    missing = [p.column for p in spec.protected if p.column not in frame]
+    if missing:
+        log(
+            f"{spec.name}: protected attribute(s) {missing} are not in {source}: the answers "
+            "carry no such column, so their fairness cannot be checked by group"
+        )
+    for attribute in spec.protected:
+        if attribute.column in frame and attribute.column not in answers:
+            answers[attribute.column] = frame[attribute.column].to_numpy()
+    return answers
+
+
 def unlabeled_frame(spec: Spec, cap: float | None) -> pd.DataFrame:
     """Customers to score that have no label: blank targets and the unlabeled table."""
     table = read_table(spec)
@@ -189,7 +207,10 @@ def score_use_case(use_case: str | Path, outputs_dir: Path) -> dict[str, Path]:
         written["results"] = out / "results.csv"
         columns = [spec.id_column, "probability", "prediction", "risk_tier", "reasons"]
         columns += ["adverse_reasons", "warnings"]
-        results[columns].to_csv(written["results"], index=False)
+        results = with_protected(
+            spec, results[columns].copy(), unlabeled, "the unlabeled customers"
+        )
+        results.to_csv(written["results"], index=False)
         profile_frame, profile_scores = unlabeled, results
 
     who = "unlabeled customers" if len(unlabeled) else "inference hold-out"
@@ -249,6 +270,7 @@ def score_file(
     if missing:
         raise ValueError(f"{records}: columns {missing} are missing (expected the spec's features)")
     answers = score_in_chunks(scorer, frame, f"{spec.name} {records.name}")
+    answers = with_protected(spec, answers, frame, str(records))
     output.parent.mkdir(parents=True, exist_ok=True)
     answers.to_csv(output, index=False)
     log(f"{spec.name}: wrote {len(answers)} answers -> {output}")

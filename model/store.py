@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from core.card import CARD_FORMAT, FORMAT_KEY, ModelCard
+from core.card import CARD_FORMAT, FORMAT_KEY, READABLE_FORMATS, ModelCard
 from core.datafiles import file_sha256
 from core.errors import UserError
 
@@ -88,7 +88,7 @@ def card(model: bentoml.Model) -> ModelCard:
     refused with how to retrain it."""
     metadata = model.info.metadata
     found = metadata.get(FORMAT_KEY)
-    if found != CARD_FORMAT:
+    if found not in READABLE_FORMATS:
         newer = isinstance(found, int) and found > CARD_FORMAT
         raise StaleModel(
             f"model {model.tag} was saved by {'a newer' if newer else 'an older'} riskbento "

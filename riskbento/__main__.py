@@ -145,6 +145,14 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_document(args: argparse.Namespace) -> int:
+    from training.document import write_document
+
+    written = write_document(args.use_case, get_settings().reports_dir, args.model_tag)
+    get_logger("document").info(f"wrote {written['markdown']} and {written['html'].name}")
+    return 0
+
+
 def _cmd_traffic(args: argparse.Namespace) -> int:
     from jobs.traffic import make_traffic
 
@@ -299,6 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="promote against the report's advice")
     p.add_argument("--reason", help="with --force: why (recorded in the model's card)")
     p.set_defaults(func=_cmd_promote)
+    p = sub.add_parser(
+        "document", help="the model document (Markdown + HTML) under reports/<name>/"
+    )
+    p.add_argument("use_case", help="built-in name or spec path")
+    p.add_argument("--model-tag", help="the model it describes (default <name>:latest)")
+    p.set_defaults(func=_cmd_document)
     p = sub.add_parser(
         "ship-log",
         help="send the prediction log to an OTLP/HTTP receiver; exit 1 if lines are left",

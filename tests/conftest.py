@@ -96,14 +96,20 @@ def builtin_spec(tmp_project: Path, generated: Callable[[str], Path]) -> Callabl
 
 
 @pytest.fixture(scope="session")
+def trained_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where `trained_tag` writes each model's reports: `<this folder>/<use case>/`."""
+    return tmp_path_factory.mktemp("trained") / "reports"
+
+
+@pytest.fixture(scope="session")
 def trained_tag(
-    tmp_project: Path, generated: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+    tmp_project: Path, generated: Callable[[str], Path], trained_reports: Path
 ) -> Callable[[str], str]:
     """`trained_tag("credit_risk")` -> tag of a quick-budget model in this session's store."""
     from training.train import QUICK, train_use_case
 
     done: dict[str, str] = {}
-    out = tmp_path_factory.mktemp("trained")
+    out = trained_reports.parent
 
     def _get(use_case: str) -> str:
         if use_case not in done:

@@ -17,9 +17,11 @@ from typing import Any
 import yaml
 
 from core.errors import UserError
+from core.settings import get_settings
 from model import store
 from model.scorer import find_model
 from training import retrain
+from training.document import rewrite_document
 
 
 class NotPromoted(UserError):
@@ -63,9 +65,14 @@ def pick_comparison(report: dict[str, Any], shadow_tag: str | None) -> dict[str,
 
 
 def promote_shadow(
-    use_case: str, report_path: Path, shadow_tag: str | None = None, force_reason: str | None = None
+    use_case: str,
+    report_path: Path,
+    shadow_tag: str | None = None,
+    force_reason: str | None = None,
+    reports_dir: Path | None = None,
 ) -> str:
-    """Promote the shadow of the report's comparison; returns the new champion's tag."""
+    """Promote the shadow of the report's comparison and rewrite the use case's model
+    document for it; returns the new champion's tag."""
     report = read_report(report_path, use_case)
     comparison = pick_comparison(report, shadow_tag)
     decision = comparison.get("decision")
@@ -89,4 +96,9 @@ def promote_shadow(
         "reason": force_reason,
         "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    return retrain.promote(use_case, challenger, spec_raw, record, by="`riskbento promote`")
+    folder = reports_dir or get_settings().reports_dir
+    tag = retrain.promote(
+        use_case, challenger, spec_raw, record, by="`riskbento promote`", reports_dir=folder
+    )
+    rewrite_document(use_case, folder, tag)
+    return tag

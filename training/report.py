@@ -80,6 +80,23 @@ def plot_scores(y: np.ndarray, p: np.ndarray, path: Path) -> str:
     return _save(fig, path)
 
 
+def _intervals(ci: dict[str, Any] | None) -> list[str]:
+    """The champion's bootstrap intervals on the test split (core/intervals.py)."""
+    if not ci:
+        return []
+    first = next(iter(ci.values()))
+    return [
+        f"Champion, {first['level']:.0%} bootstrap intervals ({first['resamples']} stratified "
+        f"resamples of the test split, seed {first['seed']}):",
+        "",
+        *table(
+            ["metric", "test", "low", "high"],
+            [[name, c["value"], c["low"], c["high"]] for name, c in ci.items()],
+        ),
+        "",
+    ]
+
+
 def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     test, base = report["test"], report["baselines"]
     single = base["best_single_feature"]
@@ -130,6 +147,7 @@ def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         f"Confusion matrix at the threshold: TN {conf['tn']}, FP {conf['fp']}, "
         f"FN {conf['fn']}, TP {conf['tp']}.",
         "",
+        *_intervals(report.get("test_ci")),
         "## Risk tiers (test split)",
         "",
         *table(

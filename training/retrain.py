@@ -44,12 +44,14 @@ from core.errors import UserError
 from core.logs import get_logger, setup
 from core.markdown import cell, table
 from core.names import BUILTIN_USE_CASES, CHALLENGER_SUFFIX
+from core.settings import get_settings
 from core.spec import Spec, SpecError, load_spec, spec_path
 from datagen.common import write_csv
 from features.customers import customer_features
 from model import store
 from model.holdout import split_rows
 from model.scorer import ModelNotFound, Scorer, find_model
+from training.document import document_paths, rewrite_document
 from training.report import REPORT_STEM as TRAINING_STEM
 from training.train import FULL, Budget, train_use_case
 
@@ -274,16 +276,23 @@ def promote(
     spec_raw: dict[str, Any],
     record: dict[str, Any],
     by: str = "`riskbento retrain`",
+    reports_dir: Path | None = None,
 ) -> str:
     """Save the challenger as a new version of `use_case` (so it is `latest`); its metadata
-    records `promoted_from` and the decision. Returns the new tag."""
+    records `promoted_from` and the decision, and links the use case's model document
+    (rewritten for it by the caller; its training and fairness reports stay the
+    challenger's). Returns the new tag."""
     trained = store.card(challenger)
+    documents = dict(trained.documents or {})
+    folder = reports_dir or get_settings().reports_dir
+    documents["model_document"] = document_paths(use_case, folder)["model_document"]
     card = trained.model_copy(
         update={
             "use_case": use_case,
             "spec": trained.spec.model_copy(update={"name": use_case}),
             "promoted_from": str(challenger.tag),
             "retrain": record,
+            "documents": documents,
         }
     )
     text = _spec_text({**spec_raw, "name": use_case}, f"Promoted from {challenger.tag} by {by}")
@@ -417,7 +426,10 @@ def retrain(
         }
         record["decision"] = asdict(decision)
         record["report"] = str(run / f"{REPORT_STEM}.md")
-        report["promoted_tag"] = promote(spec.name, challenger_model, spec_raw, record)
+        report["promoted_tag"] = promote(
+            spec.name, challenger_model, spec_raw, record, reports_dir=reports_dir
+        )
+        rewrite_document(source, reports_dir, report["promoted_tag"])
         log(f"{spec.name}: promoted {challenger_tag} as {report['promoted_tag']} (now latest)")
     else:
         log(f"{spec.name}: kept {report['champion_tag']}; {decision.why}")

@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from core import metrics
 from core.card import ModelCard
 from core.datafiles import data_fingerprint, read_table, read_transactions
+from core.intervals import bootstrap_intervals
 from core.logs import get_logger
 from core.machine import package_versions
 from core.spec import Spec, load_spec, spec_path
@@ -37,7 +38,9 @@ from features.tabular import build_transformer, prepare_frame
 from features.transactions import amount_cap
 from model import store
 from model.rebalance import METHODS
+from training import fairness
 from training.candidates import FAMILIES, Candidate, make_pipeline, search_space, soft_vote
+from training.document import document_paths, write_document
 from training.reference import reference_distributions
 from training.report import write_report
 
@@ -383,6 +386,11 @@ def train_use_case(
     model = make_pipeline(spec, champion.candidate, SEED).fit(X_train, y_train)
     p_test = model.predict_proba(X_test)[:, 1]
     test_metrics = metrics.evaluate(y_test, p_test, threshold, spec.costs)
+    fair = None  # protected groups on the test split; proxies on the training split
+    if spec.protected:
+        frame = data.frame.reset_index(drop=True)
+        own = fairness.own_value_effects(spec, model, X_test, X_train)
+        fair = fairness.evaluate(spec, frame[test], y_test, p_test, threshold, frame[train], own)
     runner_up = make_pipeline(spec, challenger.candidate, SEED).fit(X_train, y_train)
     challenger_metrics = metrics.evaluate(
         y_test, runner_up.predict_proba(X_test)[:, 1], threshold, spec.costs
@@ -422,6 +430,8 @@ def train_use_case(
         packages=package_versions(PACKAGES),
         published=spec.published,
         reference=reference_distributions(X_train, spec, p_test),
+        documents=document_paths(spec.name, reports_dir, fairness=bool(spec.protected)),
+        fairness=fairness.summary(fair) if fair is not None else None,
     )
     splits = pd.DataFrame({"id": ids, "split": data.split.to_numpy()})
     test_scores = pd.DataFrame({"id": ids[test].to_numpy(), "probability": p_test})
@@ -435,6 +445,11 @@ def train_use_case(
     )
     tag = str(saved.tag)
     log(f"{spec.name}: saved {tag}")
+    fairness_files: dict[str, str] = {}
+    if fair is not None:
+        written = fairness.write_report(fair, reports_dir / spec.name, tag, card.data_sha256)
+        fairness_files = {kind: path.name for kind, path in written.items()}  # beside training.json
+        log(f"{spec.name}: wrote {written['markdown']}")
 
     report = {
         **card.model_dump(mode="json", exclude=NOT_IN_REPORT),
@@ -450,8 +465,12 @@ def train_use_case(
             "single_feature_cv": singles,
         },
         "threshold_table": metrics.threshold_table(y_test, p_test, spec.costs, threshold),
+        "test_ci": bootstrap_intervals(y_test, p_test, threshold, spec.costs, seed=SEED),
         "importance": importance,
+        "fairness_report": fairness_files,
         "seconds": round(time.perf_counter() - started, 1),
     }
     write_report(report, y_test, p_test, reports_dir / spec.name)
+    document = write_document(spec, reports_dir, model_tag=tag)
+    log(f"{spec.name}: wrote {document['markdown']}")
     return report

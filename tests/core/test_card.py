@@ -183,6 +183,24 @@ def test_a_trained_card_reads_back_as_built_and_feeds_the_scorer(trained_tag):
     assert all(not isinstance(v, float) or math.isfinite(v) for v in shown["test"].values())
 
 
+def test_a_format_1_card_reads_without_the_governance_keys_and_a_newer_one_is_refused():
+    """Format 2 added the spec's reason codes, protected attributes, fairness and document
+    keys and the card's fairness summary: a format-1 card (none of them) still reads."""
+    card = _card(_spec())
+    stored = card.to_metadata()
+    for key in ("reason_codes", "protected", "fairness", "document"):
+        stored["spec"].pop(key, None)
+    stored.pop("fairness", None)
+    with bentoml.models.create("format_one", metadata={**stored, FORMAT_KEY: 1}) as ref:
+        pass
+    read = store.card(bentoml.models.get(ref.tag))
+    assert read.spec.protected == [] and read.spec.reason_codes == {} and read.fairness is None
+    with bentoml.models.create("format_next", metadata={**stored, FORMAT_KEY: 99}) as ref:
+        pass
+    with pytest.raises(store.StaleModel, match="saved by a newer riskbento"):
+        store.card(bentoml.models.get(ref.tag))
+
+
 def old_model(name: str = STALE) -> str:
     """A model as riskbento wrote it before the card: metadata without a format, and a
     pipeline that names training.rebalance. Returns its tag."""

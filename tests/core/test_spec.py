@@ -151,6 +151,40 @@ def test_repeated_yaml_key_is_rejected_not_silently_overwritten(tmp_path):
     assert "appear more than once" in problems_of(tmp_path, text)[0]
 
 
+def test_protected_attribute_used_as_feature_without_allowance_is_one_error(tmp_path):
+    for protected in (["age"], [{"column": "age"}]):
+        problems = problems_of(tmp_path, changed(protected=protected))
+        assert len(problems) == 1, problems
+        assert problems[0].startswith("protected[0] (age): is also a feature"), problems
+
+
+def test_protected_attribute_as_feature_needs_why(tmp_path):
+    problems = problems_of(tmp_path, changed(protected=[{"column": "age", "use_as_feature": True}]))
+    assert len(problems) == 1 and problems[0].startswith("protected[0] (age):"), problems
+    assert "use_as_feature needs `why`" in problems[0]
+
+
+def test_protected_column_missing_from_the_table_names_the_key(tmp_path):
+    problems = problems_of(tmp_path, changed(protected=["internal_score", "sex"]))
+    assert problems == [
+        "protected[1] (sex): column 'sex' is not in data.table (columns: user_id, age, plan, "
+        "churned, internal_score)"
+    ]
+
+
+def test_protected_attributes_load_as_columns_with_bands(tmp_path):
+    allowed = {"column": "age", "use_as_feature": True, "why": "Checked.", "bands": [25, 62]}
+    spec = load_spec(write_spec(tmp_path, changed(protected=[allowed, "internal_score"])))
+    assert [(p.column, p.use_as_feature) for p in spec.protected] == [
+        ("age", True),
+        ("internal_score", False),
+    ]
+    assert spec.protected[0].bands == [25, 62]
+    assert "internal_score" not in spec.feature_names
+    bad = dict(allowed, bands=[62, 25])
+    assert "bands must be increasing" in problems_of(tmp_path, changed(protected=[bad]))[0]
+
+
 def _with_transactions(features: list[dict[str, Any]], amount_column: str = "amt") -> dict:
     spec = changed(features=features)
     spec["data"]["transactions"] = {

@@ -92,7 +92,8 @@ def test_files_have_exactly_the_briefs_columns(tx, labels):
         "description",
         "timestamp",
     ]
-    assert list(labels.columns) == ["customer_id", "defaulted"]
+    # The brief's two label columns, then the protected attribute the fairness report uses.
+    assert list(labels.columns) == ["customer_id", "defaulted", "age_band"]
 
 
 def test_ids_and_timestamps_follow_the_briefs_format(tx, labels):
@@ -199,6 +200,16 @@ def test_messy_text(tx):
     assert text.str.contains(r"\d").mean() > 0.2, "store numbers and references"
     assert text.str.contains(r"\*").any()
     assert (text != text.str.upper()).any(), "mixed casing"
+
+
+def test_age_band_is_a_protected_attribute_mildly_tied_to_income(labels, customers):
+    once = labels.drop_duplicates()
+    assert set(once["age_band"]) == set(gen.AGE_BANDS)
+    shares = once["age_band"].value_counts(normalize=True)
+    assert shares.min() >= 0.05, shares  # every band big enough to judge on the test split
+    active = customers[customers["total_credit"] > 0]
+    income = active.groupby("age_band")["total_credit"].median()
+    assert income["18-24"] < income["40-61"] < 1.5 * income["18-24"], income
 
 
 def test_customers_without_transactions(tx, labels):

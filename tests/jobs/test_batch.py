@@ -82,3 +82,30 @@ def test_segments_profile_every_tier_present(scored):
     shown = [int(c) for c in row.strip("|").split("|")[1:]]
     tiers = [t for t in ("low", "medium", "high") if t in counts]
     assert shown == [int(counts[t]) for t in tiers]
+
+
+def test_score_file_carries_protected_attributes_and_reports_a_missing_one(
+    trained_tag, tmp_project, tmp_path, capsys
+):
+    """credit_risk declares `age_band` (not a feature): a file with it gets it back beside
+    each answer; a file without it is scored, and the missing column is reported."""
+    from core.logs import setup
+    from jobs.batch import score_file
+
+    setup()  # the command's log lines on stdout, as `riskbento score-file` prints them
+    trained_tag("credit_risk")
+    spec_file = tmp_project / "usecases" / "credit_risk.yaml"
+    data = tmp_project / "data" / "credit_risk"
+    labels = pd.read_csv(data / "labels.csv", dtype={"customer_id": "string"}).head(50)
+    with_band = tmp_path / "with.csv"
+    labels.to_csv(with_band, index=False)
+    out = score_file(spec_file, with_band, tmp_path / "a.csv", data / "transactions.csv")
+    answers = pd.read_csv(out, dtype={"customer_id": "string"})
+    assert answers["age_band"].tolist() == labels["age_band"].tolist()
+    assert "not in" not in capsys.readouterr().out
+
+    without = tmp_path / "without.csv"
+    labels.drop(columns=["age_band"]).to_csv(without, index=False)
+    out = score_file(spec_file, without, tmp_path / "b.csv", data / "transactions.csv")
+    assert "age_band" not in pd.read_csv(out).columns
+    assert "protected attribute(s) ['age_band'] are not in" in capsys.readouterr().out
