@@ -17,7 +17,7 @@ SCALEOUT_ARGS = $(if $(TRANSACTIONS),--transactions $(TRANSACTIONS)) $(if $(CUST
 	$(if $(MASTER),--master $(MASTER))
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install install-spark install-promtool data quality train score features score-file retrain drift traffic outcomes promote serve image-base image image-smoke loadtest bench bench-scaleout bench-features soak test lint format clean
+.PHONY: help up install install-spark install-promtool install-browser data quality train score features score-file retrain drift traffic outcomes promote document dashboard-data serve image-base image image-smoke loadtest bench bench-scaleout bench-features soak test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ install-promtool: $(STAMP) ## promtool for the alert-rule tests: taken out of De
 	  work=$$(mktemp -d) && cd $$work && apt-get update -qq && apt-get download prometheus && \
 	  dpkg-deb -x prometheus_*.deb root && cp root/usr/bin/promtool $(CURDIR)/.venv/bin/ && rm -rf $$work; }
 
+install-browser: $(STAMP) ## Debian's chromium for the dashboard's browser test (playwright is in requirements.txt)
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 data: $(STAMP) ## Write the built-in use cases' data under data/ (USE_CASE=name for one)
 	$(PY) -m riskbento data $(USE_CASE)
 
@@ -70,8 +73,12 @@ retrain: $(STAMP) ## Challenger on new labeled data, promoted only if better: US
 	$(PY) -m riskbento retrain $(USE_CASE) --data $(DATA) $(if $(QUICK),--quick) \
 		$(if $(DATE_COLUMN),--date-column $(DATE_COLUMN)) $(if $(WINDOW_DAYS),--window-days $(WINDOW_DAYS)) $(if $(AS_OF),--as-of $(AS_OF))
 
-drift: $(STAMP) ## Logged predictions vs the training data -> reports/<name>/drift/, exit 1 on drift: USE_CASE=x [LOG=dir]
-	$(PY) -m riskbento drift $(SERVE_USE_CASE) $(if $(LOG),--log $(LOG))
+drift: $(STAMP) ## Logged predictions vs the training data -> reports/<name>/drift/, exit 1 on drift; then dashboard-data: USE_CASE=x [LOG=dir]
+	$(PY) -m riskbento drift $(SERVE_USE_CASE) $(if $(LOG),--log $(LOG)); status=$$?; \
+	$(PY) -m riskbento dashboard-data $(SERVE_USE_CASE) $(if $(LOG),--log $(LOG)) && exit $$status
+
+dashboard-data: $(STAMP) ## The risk dashboard's aggregates from the prediction log -> reports/<name>/dashboard/data.json: USE_CASE=x [LOG=dir]
+	$(PY) -m riskbento dashboard-data $(SERVE_USE_CASE) $(if $(LOG),--log $(LOG))
 
 traffic: $(STAMP) ## Log the scored hold-out as traffic for `make drift`: USE_CASE=x LOG=dir [SHIFT=1] [ROWS=n] [OUTCOMES=labels.csv: backdated, with outcomes] [SHADOW=tag]
 	$(PY) -m riskbento traffic $(SERVE_USE_CASE) --out $(or $(LOG),$(error LOG=folder is required)) $(if $(SHIFT),--shift) $(if $(ROWS),--rows $(ROWS)) \

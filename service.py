@@ -9,12 +9,14 @@ card when it is imported: BentoML needs the API types at class definition.
 import asyncio
 import gc
 import logging
+import threading
+from contextvars import ContextVar
 from typing import Annotated, Any
 
 import bentoml
 import orjson
 from bentoml.exceptions import ServiceUnavailable
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -23,8 +25,17 @@ from core.errors import UserError
 from core.settings import get_settings
 from model import store
 from model.scorer import Scorer, find_model, model_card
-from serving import bentoml_private, drain, predlog, schemas, security, shadow, telemetry
-from serving.predlog import PredictionLog, PredictionLogWriteError
+from serving import (
+    bentoml_private,
+    dashboard,
+    drain,
+    predlog,
+    schemas,
+    security,
+    shadow,
+    telemetry,
+)
+from serving.predlog import SOURCE_HEADER, SOURCES, PredictionLog, PredictionLogWriteError
 
 logger = logging.getLogger("riskbento.service")
 SETTINGS = get_settings()
@@ -45,13 +56,53 @@ if difference:
         f"error: shadow challenger {SHADOW.tag} cannot read {MODEL.tag}'s records: {difference}"
     )
 
+# The request's source (`predlog.SOURCES`) when it sent SOURCE_HEADER (the dashboard's
+# what-if and CSV calls), None for production traffic; set by `RequireJSON`.
+SOURCE: ContextVar[str | None] = ContextVar("riskbento_source", default=None)
+SOURCE_KEY = "__riskbento_source__"  # a marked batch record's source, until it is scored
+
+
+class MarkedRecords:
+    """How the source of a marked /predict_batch request reaches the batched call.
+
+    Adaptive batching scores records of several requests together in the dispatcher's
+    task, where the request's context is gone. So each record of a marked request is
+    stamped while it is validated (in the request), and the batched call takes the stamps
+    off again. It looks for them only while stamped records are waiting: production
+    batches do no extra work."""
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.lock = threading.Lock()
+
+    def stamp(self, records: list[Any]) -> list[Any]:
+        source = SOURCE.get()
+        if source is not None:
+            for record in records:
+                record.__dict__[SOURCE_KEY] = source
+            with self.lock:
+                self.waiting += len(records)
+        return records
+
+    def take(self, rows: list[dict[str, Any]]) -> list[str | None]:
+        """The source of each row (None: production), stamps removed."""
+        sources = [row.pop(SOURCE_KEY, None) for row in rows]
+        taken = sum(source is not None for source in sources)
+        with self.lock:
+            self.waiting = max(0, self.waiting - taken)
+        return sources
+
+
+MARKED = MarkedRecords()
 Record = schemas.record_model(SPEC)
 Prediction = schemas.prediction_model(SPEC)
 Records = Annotated[
     list[Record],
     Field(min_length=1, max_length=SETTINGS.max_batch_records, description="records to score"),
+    AfterValidator(MARKED.stamp),
 ]
 JSON_ROUTES = ("/predict", "/predict_batch", "/score_transactions")
+READ = ("GET", "HEAD")
 MAX_TRANSACTIONS = 100_000  # per /score_transactions request
 
 if SPEC.data.transactions is not None:
@@ -61,7 +112,11 @@ if SPEC.data.transactions is not None:
 
 
 class RequireJSON:
-    """415 with a clear message for a POST body that is not JSON (BentoML would guess)."""
+    """415 with a clear message for a POST body that is not JSON (BentoML would guess).
+
+    It also reads the request's source header (one look-up in the headers it reads anyway)
+    and refuses an unknown source with a 400. `GET /` (BentoML's
+    API page, which loads a tag manager from the internet) goes to `/docs`."""
 
     def __init__(self, app: Any):
         self.app = app
@@ -75,7 +130,26 @@ class RequireJSON:
                 message = {"error": f"expected Content-Type: application/json, got {got!r}"}
                 await JSONResponse(message, status_code=415)(scope, receive, send)
                 return
+            source = headers.get(SOURCE_HEADER)
+            if source is not None:
+                await self._marked(source.decode("latin-1"), scope, receive, send)
+                return
+        elif scope["type"] == "http" and scope["path"] == "/" and scope["method"] in READ:
+            await RedirectResponse(url="/docs")(scope, receive, send)
+            return
         await self.app(scope, receive, send)
+
+    async def _marked(self, source: str, scope: dict, receive: Any, send: Any) -> None:
+        if source not in SOURCES:
+            name = SOURCE_HEADER.decode()
+            message = {"error": f"{name}: expected one of {list(SOURCES)}, got {source[:40]!r}"}
+            await JSONResponse(message, status_code=400)(scope, receive, send)
+            return
+        token = SOURCE.set(None if source == predlog.PRODUCTION else source)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            SOURCE.reset(token)
 
 
 class JSONErrors:
@@ -142,10 +216,6 @@ class Answers(bentoml_private.io_descriptor(list[Prediction])):  # type: ignore[
 
 async def _model_card(_: Any) -> JSONResponse:
     return JSONResponse(model_card(MODEL, CARD))
-
-
-async def _docs(_: Any) -> RedirectResponse:
-    return RedirectResponse(url="/")
 
 
 class Coalescer:
@@ -250,18 +320,29 @@ class RiskService:
     def answers(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return self.scorer.score_records(records, explain=SETTINGS.reasons)
 
-    def log(self, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
+    def log(
+        self,
+        records: list[dict[str, Any]],
+        answers: list[dict[str, Any]],
+        source: str | None = None,
+    ) -> None:
         """Each record with its answer in the prediction log, before the answer leaves;
-        then handed to the shadow challenger, if any (it never holds the answer up)."""
+        then handed to the shadow challenger, if any (it never holds the answer up). A
+        marked request's records (`source`) are logged as such and not shadow-scored."""
         if records and self.predlog is not None:
-            self._write_log(records, answers)
-        if records and self.shadow is not None:
+            self._write_log(records, answers, source)
+        if records and self.shadow is not None and source is None:
             self.shadow.submit(records, answers)
 
-    def _write_log(self, records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
+    def _write_log(
+        self, records: list[dict[str, Any]], answers: list[dict[str, Any]], source: str | None
+    ) -> None:
         """A block that cannot be written is refused with a 503 or counted, as configured."""
         try:
-            self.predlog.log(records, answers)
+            if source is None:
+                self.predlog.log(records, answers)
+            else:
+                self.predlog.log(records, answers, source=source)
         except PredictionLogWriteError as err:
             self.telemetry.log_failures.inc(len(records))
             refuse = SETTINGS.prediction_log_on_failure == "refuse"
@@ -286,7 +367,12 @@ class RiskService:
         pool would add; concurrent requests are scored together (`Coalescer`). The answer
         is built by the scorer to the `Prediction` schema (tested) and sent as JSON
         directly, not validated and serialised a second time by pydantic."""
-        return json_response(await self.coalescer.submit(record))
+        source = SOURCE.get()
+        if source is None:
+            return json_response(await self.coalescer.submit(record))
+        answers = self.answers([record])  # the dashboard's: rare, scored alone
+        self.log([record], answers, source)
+        return json_response(answers[0])
 
     @bentoml.api(
         route="/predict_batch",
@@ -298,7 +384,21 @@ class RiskService:
     def predict_batch(self, records: Records) -> list[Prediction]:  # type: ignore[valid-type]
         """Score many customers; answers come back in the order sent."""
         # Flat records: a validated record's __dict__ is its model_dump, read, not copied.
-        return self.score([r.__dict__ for r in records])
+        rows = [r.__dict__ for r in records]
+        if MARKED.waiting:
+            return self._score_marked(rows)
+        return self.score(rows)
+
+    def _score_marked(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A batch holding records of marked requests: each run of one source logged as such."""
+        sources = MARKED.take(rows)
+        answers = self.answers(rows)
+        start = 0
+        for end in range(1, len(rows) + 1):
+            if end == len(rows) or sources[end] != sources[start]:
+                self.log(rows[start:end], answers[start:end], sources[start])
+                start = end
+        return answers
 
     if SPEC.data.transactions is not None:
 
@@ -313,7 +413,7 @@ class RiskService:
             answer = self.scorer.score_transactions(rows, profiles)
             scored = answer["customers"]
             records = [{SPEC.id_column: a[SPEC.id_column], **a["features"]} for a in scored]
-            self.log(records, scored)
+            self.log(records, scored, SOURCE.get())  # the request's context: anyio copies it
             return answer
 
 
@@ -325,4 +425,8 @@ RiskService.add_asgi_middleware(RequireJSON)
 RiskService.add_asgi_middleware(JSONErrors)
 RiskService.add_asgi_middleware(drain.ReadyUntilDrain)
 RiskService.mount_asgi_app(Starlette(routes=[Route("/", _model_card)]), path="/model")
-RiskService.mount_asgi_app(Starlette(routes=[Route("/", _docs)]), path="/docs")
+RiskService.mount_asgi_app(Starlette(routes=[Route("/", dashboard.api_page)]), path="/docs")
+RiskService.mount_asgi_app(
+    dashboard.app(CARD, SETTINGS, token_required=security.auth_token(SETTINGS) is not None),
+    path=dashboard.MOUNT_PATH,
+)

@@ -45,6 +45,7 @@ from serving.predlog import (
     SHADOW,
     TIMESTAMP_COLUMN,
     logged_name,
+    production_rows,
     read_prediction_log,
 )
 
@@ -365,6 +366,7 @@ def check(use_case: str | Path, log_path: Path | str, model_tag: str | None = No
     frame = read_prediction_log(log_path, spec.name)
     if ROLE_COLUMN in frame.columns:  # a shadow challenger's answers are not the traffic's
         frame = frame[frame[ROLE_COLUMN] != SHADOW].reset_index(drop=True)
+    frame = production_rows(frame)  # not the dashboard's what-ifs and CSV uploads
     rows, tag, others = _pick_model_rows(frame, spec.name, model_tag)
     thresholds = spec.drift
     if len(rows) < thresholds.min_rows:

@@ -61,6 +61,7 @@ from serving.predlog import (
     SHADOW,
     TIMESTAMP_COLUMN,
     logged_name,
+    production_rows,
     read_prediction_log,
 )
 
@@ -218,7 +219,8 @@ class Logged:
 
 
 def read_log(log_path: Path | str, spec: Spec) -> Logged:
-    frame = read_prediction_log(log_path, spec.name)
+    # A dashboard what-if or CSV upload decides nothing: production answers only.
+    frame = production_rows(read_prediction_log(log_path, spec.name))
     id_name = logged_name(spec.id_column)
     needed = [id_name, "probability", MODEL_COLUMN, TIMESTAMP_COLUMN]
     missing = [c for c in needed if c not in frame.columns]

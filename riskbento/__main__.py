@@ -121,6 +121,13 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     return run_drift(args.use_case, log, args.out, args.model_tag)
 
 
+def _cmd_dashboard_data(args: argparse.Namespace) -> int:
+    from jobs.dashboard_data import run_dashboard_data
+
+    log = args.log or get_settings().prediction_log_dir
+    return run_dashboard_data(args.use_case, log, args.out, args.model_tag)
+
+
 def _cmd_outcomes(args: argparse.Namespace) -> int:
     from jobs.outcomes import run_outcomes
 
@@ -278,6 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="report folder (default reports/<name>/drift/)")
     p.add_argument("--model-tag", help="judge rows of this model (default: the latest logged)")
     p.set_defaults(func=_cmd_drift)
+    p = sub.add_parser(
+        "dashboard-data", help="the risk dashboard's aggregates from the prediction log"
+    )
+    p.add_argument("use_case", help="built-in name or spec path")
+    p.add_argument("--log", type=Path, help="prediction log folder or file (default: settings)")
+    p.add_argument(
+        "--out", type=Path, help="JSON file (default reports/<name>/dashboard/data.json)"
+    )
+    p.add_argument("--model-tag", help="count rows of this model (default: the latest logged)")
+    p.set_defaults(func=_cmd_dashboard_data)
     p = sub.add_parser("traffic", help="log scored hold-out records (--shift: moved) for drift")
     p.add_argument("use_case", help="built-in name or spec path")
     p.add_argument("--out", type=Path, required=True, help="prediction log folder to write")

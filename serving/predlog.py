@@ -46,8 +46,15 @@ TIMESTAMP_COLUMN = "timestamp"  # added by DefaultMonitor to every row (local ti
 MODEL_COLUMN = "model_tag"
 ROLE_COLUMN = "role"  # CHAMPION: the answer the caller got; SHADOW: a shadow challenger's
 CHAMPION, SHADOW = "champion", "shadow"
+# Who asked: PRODUCTION unless the request carried SOURCE_HEADER (the dashboard's what-if
+# and CSV calls); reports of the traffic (drift, the dashboard's aggregates) count
+# production rows only. Rows logged before the column existed are production.
+SOURCE_COLUMN = "source"
+SOURCE_HEADER = b"x-riskbento-source"  # as ASGI hands header names: lower case
+PRODUCTION = "production"
+SOURCES = (PRODUCTION, "dashboard-whatif", "dashboard-csv")
 PREDICTION_COLUMNS = ("probability", "prediction", "risk_tier")
-ANSWER_COLUMNS = (*PREDICTION_COLUMNS, MODEL_COLUMN, ROLE_COLUMN)  # logged per record
+ANSWER_COLUMNS = (*PREDICTION_COLUMNS, MODEL_COLUMN, ROLE_COLUMN, SOURCE_COLUMN)  # per record
 
 NUMERICAL, CATEGORICAL = "numerical", "categorical"
 FEATURE, PREDICTION = "feature", "prediction"
@@ -212,9 +219,10 @@ class PredictionLog:
         answers: list[dict[str, Any]],
         model_tag: str | None = None,
         role: str = CHAMPION,
+        source: str = PRODUCTION,
     ) -> None:
         """One log row per record; `answers` are the scorer's answers in the same order,
-        given by `model_tag` (default: this log's model) in `role`."""
+        given by `model_tag` (default: this log's model) in `role`, asked for by `source`."""
         if len(records) != len(answers):
             raise ValueError(
                 f"expected one answer per record, got {len(answers)} for {len(records)}"
@@ -229,14 +237,15 @@ class PredictionLog:
             # writes the schema from this block's calls; one record, because BentoML warns
             # on every value after the first of a column while it collects the schema.
             with bentoml.monitor(self.name, **self.options) as monitor:
-                _log_columns(monitor, self._columns(records[:1], answers[:1], model_tag, role))
+                first = self._columns(records[:1], answers[:1], model_tag, role, source)
+                _log_columns(monitor, first)
             self._monitor = monitor
             records, answers = records[1:], answers[1:]
             if not records:
                 return
         # Every column is built before the record opens: an exception inside it would
         # leave BentoML's per-context record open and fail every later log call.
-        columns = self._columns(records, answers, model_tag, role)
+        columns = self._columns(records, answers, model_tag, role, source)
         if isinstance(self._monitor, JsonLinesMonitor):
             self._monitor.write_block([c[0] for c in columns], [c[3] for c in columns])
             return
@@ -252,6 +261,7 @@ class PredictionLog:
         answers: list[dict[str, Any]],
         model_tag: str | None,
         role: str,
+        source: str,
     ) -> _Columns:
         columns: _Columns = [
             (self._id_name, FEATURE, CATEGORICAL, [r[self.id_column] for r in records])
@@ -266,6 +276,7 @@ class PredictionLog:
             ("risk_tier", PREDICTION, CATEGORICAL, [a["risk_tier"] for a in answers]),
             (MODEL_COLUMN, PREDICTION, CATEGORICAL, [model_tag or self.model_tag] * len(records)),
             (ROLE_COLUMN, PREDICTION, CATEGORICAL, [role] * len(records)),
+            (SOURCE_COLUMN, PREDICTION, CATEGORICAL, [source] * len(records)),
         ]
         return columns
 
@@ -325,6 +336,14 @@ def log_files(path: Path | str, use_case: str | None = None) -> list[Path]:
         f"no prediction log files{want} under {path}: expected {DATA_GLOB} files in it, "
         f"in its {DATA_FOLDER}/ folder or in <monitor>/{DATA_FOLDER}/ (monitors found: {found})"
     )
+
+
+def production_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows production traffic asked for (a row without a source is one)."""
+    if SOURCE_COLUMN not in frame.columns:
+        return frame
+    source = frame[SOURCE_COLUMN]
+    return frame[source.isna() | (source == PRODUCTION)].reset_index(drop=True)
 
 
 def read_prediction_log(path: Path | str, use_case: str | None = None) -> pd.DataFrame:

@@ -34,12 +34,14 @@ MIN_TOKEN_CHARS = 16
 # Open without a token, any method: what the orchestrator probes and Prometheus scrapes.
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 # Open for GET/HEAD: the API page and its assets, the OpenAPI and client schemas, the model
-# card. They describe the API and the model, never a customer. Everything else (the scoring
-# endpoints first) needs the token.
+# card, the dashboard's page shell and its assets (serving/dashboard.py). They describe the
+# API and the model, never a customer: the shell asks for the token before it reads any
+# data. Everything else (the scoring and the dashboard's data endpoints) needs the token.
 OPEN_GET_PATHS = frozenset(
     {"/", "/docs", "/docs/", "/docs.json", "/schema.json", "/model", "/model/"}
+    | {"/dashboard", "/dashboard/"}
 )
-OPEN_GET_PREFIXES = ("/static_content/", "/assets/")
+OPEN_GET_PREFIXES = ("/static_content/", "/assets/", "/dashboard/assets/")
 REALM = 'Bearer realm="riskbento"'
 
 

@@ -1,10 +1,12 @@
 """Shared fixtures. Data is generated into a per-session temp project, never into the repo."""
 
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +38,7 @@ _store_key = pytest.StashKey[str]()
 TIERS = ("unit", "data", "http", "integration")
 # Fixtures that put a test in a tier: an in-process client, or a real process.
 _HTTP_FIXTURES = {"serve", "client"}
-_PROCESS_FIXTURES = {"server", "run_smoke", "small_log", "served", "traffic"}
+_PROCESS_FIXTURES = {"server", "run_smoke", "small_log", "served", "traffic", "chromium"}
 
 
 def _tier(item: pytest.Item) -> str:
@@ -146,3 +148,37 @@ def _run_smoke(module: str, spec_file: Path, tag: str, out: Path, timeout_s: int
     )  # fmt: skip
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     return finished.stdout
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's (`make install-browser`); Playwright's own
+# browser download is not reachable. Without background networking Chromium makes no
+# request of its own (update checks, sync) that the closed network would refuse.
+BROWSER_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Callable[..., Any]:
+    """`with chromium(viewport=..., ...) as context:` a Playwright browser context in
+    Debian's chromium with a fresh profile; skips where chromium or playwright is absent
+    (`.ci/run` installs both)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (`make install-browser`; .ci/run does)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (requirements.txt)"
+    )
+
+    @contextlib.contextmanager
+    def _open(**options: Any) -> Iterator[Any]:
+        with sync_api.sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+            context = playwright.chromium.launch_persistent_context(
+                profile, executable_path=str(CHROMIUM), args=BROWSER_ARGS, headless=True, **options
+            )
+            try:
+                yield context
+            finally:
+                context.close()
+
+    return _open

@@ -4,13 +4,13 @@ name exists, and every number in docs/deployment.md's sizing table matches the r
 field it names (when that report has been generated) or the arithmetic it shows."""
 
 import ast
-import fnmatch
 import json
 import math
 import re
 from pathlib import Path
 from typing import Any
 
+import pathspec
 import pytest
 
 from core.names import PROJECT_ROOT
@@ -80,26 +80,11 @@ def module_exists(module: str) -> bool:
     return importlib.util.find_spec(parts[0]) is not None
 
 
-def ignored_patterns() -> list[tuple[str, bool]]:
-    """.gitignore's patterns as (pattern, directories only)."""
-    out = []
-    for line in (PROJECT_ROOT / ".gitignore").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            out.append((line.rstrip("/"), line.endswith("/")))
-    return out
-
-
 def generated(path: str) -> bool:
-    """A path git ignores (data, reports, outputs, ...): absent from a fresh clone."""
-    parts = path.rstrip("/").split("/")
-    for depth in range(1, len(parts) + 1):
-        prefix = "/".join(parts[:depth])
-        is_dir = depth < len(parts) or path.endswith("/")
-        for pattern, dirs_only in ignored_patterns():
-            if (is_dir or not dirs_only) and fnmatch.fnmatch(prefix, pattern):
-                return True
-    return False
+    """A path git ignores (data, reports, outputs, ...): absent from a fresh clone. By git's
+    own rules (pathspec), so a re-included path (`!reports/dashboard/*.png`) is not."""
+    lines = (PROJECT_ROOT / ".gitignore").read_text().splitlines()
+    return pathspec.GitIgnoreSpec.from_lines(lines).match_file(path)
 
 
 # --- commands ----------------------------------------------------------------------------

@@ -298,6 +298,28 @@ def test_the_html_page_has_every_section_its_images_and_nothing_from_outside(tra
 
 
 @pytest.mark.slow
+def test_the_html_page_opens_in_a_browser_with_every_image_drawn(trained, chromium):
+    """Opened as a reviewer would, from the report folder: no console error, no request
+    anywhere but the folder's own files, every plot decoded, every section shown."""
+    page_path = trained["document"].with_suffix(".html")
+    requested: list[str] = []
+    errors: list[str] = []
+    with chromium(viewport={"width": 1280, "height": 800}) as context:
+        page = context.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        drawn = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.naturalWidth > 0)")
+        headings = page.eval_on_selector_all("h2", "hs => hs.map(h => h.innerText)")
+    assert not errors, errors
+    assert all(url.startswith(page_path.parent.as_uri()) for url in requested), requested
+    assert drawn and all(drawn)
+    assert headings == [f"{n}. {title}" for n, title in enumerate(SECTIONS, 1)]
+
+
+@pytest.mark.slow
 def test_the_command_writes_the_document(trained, tmp_path, tmp_project, monkeypatch):
     _copy_reports(trained, tmp_path)
     monkeypatch.setenv("RISKBENTO_REPORTS_DIR", str(tmp_path / "reports"))
