@@ -43,6 +43,7 @@ from serving.predlog import (
     TIMESTAMP_COLUMN,
     log_files,
     logged_name,
+    read_rows,
 )
 
 SCORE_BINS = 20  # equal-width bins of the probability, 0 to 1
@@ -58,28 +59,6 @@ class NoTraffic(UserError):
 
 
 # ---------------------------------------------------------------- reading
-
-
-def read_rows(files: list[Path]) -> tuple[list[dict[str, Any]], int]:
-    """Every JSON-object line of the files, oldest file first, and how many lines were not
-    one (a line cut short when a server was killed)."""
-    rows: list[dict[str, Any]] = []
-    skipped = 0
-    for file in files:
-        with file.open("rb") as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    skipped += 1
-                    continue
-                if isinstance(row, dict):
-                    rows.append(row)
-                else:
-                    skipped += 1
-    return rows, skipped
 
 
 def split_rows(

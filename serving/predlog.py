@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import logging
 import logging.handlers
 import os
@@ -346,6 +345,28 @@ def production_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[source.isna() | (source == PRODUCTION)].reset_index(drop=True)
 
 
+def read_rows(files: list[Path]) -> tuple[list[dict[str, Any]], int]:
+    """Every JSON-object line of the files, oldest file first, and how many lines were not
+    one (a line cut short when a server was killed, or not UTF-8)."""
+    rows: list[dict[str, Any]] = []
+    skipped = 0
+    for file in files:
+        with file.open("rb") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    row = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    skipped += 1
+                    continue
+                if isinstance(row, dict):
+                    rows.append(row)
+                else:
+                    skipped += 1
+    return rows, skipped
+
+
 def read_prediction_log(path: Path | str, use_case: str | None = None) -> pd.DataFrame:
     """Logged predictions as a table, one row per scored record, oldest file first.
 
@@ -353,22 +374,7 @@ def read_prediction_log(path: Path | str, use_case: str | None = None) -> pd.Dat
     skipped and counted in `frame.attrs["skipped_lines"]`; `frame.attrs["files"]`
     lists the files read."""
     files = log_files(path, use_case)
-    rows: list[dict[str, Any]] = []
-    skipped = 0
-    for file in files:
-        with file.open(encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    skipped += 1
-                    continue
-                if isinstance(row, dict):
-                    rows.append(row)
-                else:
-                    skipped += 1
+    rows, skipped = read_rows(files)
     if not rows:
         shown = ", ".join(str(f) for f in files)
         raise PredictionLogError(
