@@ -1,17 +1,23 @@
 """Shared fixtures. Data is generated into a per-session temp project, never into the repo."""
 
 import contextlib
+import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
+from starlette.testclient import TestClient
 
 import datagen
 from core.names import PROJECT_ROOT, USECASES_DIRNAME
+from core.settings import get_settings
 from core.spec import Spec, load_spec
 
 _STORE_ENV = "BENTOML_HOME"
@@ -182,3 +188,44 @@ def chromium() -> Callable[..., Any]:
                 context.close()
 
     return _open
+
+
+def _forget_bentoml_metrics() -> None:
+    """Each app registers its metrics (BentoML's and ours) once per process; a second app in
+    the same test process must not find them taken (a real server runs one app per process)."""
+    for collector, names in list(REGISTRY._collector_to_names.items()):
+        if any(name.startswith(("bentoml_", "riskbento_")) for name in names):
+            REGISTRY.unregister(collector)
+
+
+def _fresh_service_module(use_case: str) -> ModuleType:
+    """service.py imported under its own name, so each use case keeps its own globals."""
+    name = f"service_{use_case}"
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "service.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def serve(trained_tag) -> Iterator:
+    """`serve("credit_risk")` -> (TestClient, service module) for that use case's model."""
+    opened: dict[str, tuple[TestClient, ModuleType]] = {}
+
+    def _open(use_case: str) -> tuple[TestClient, ModuleType]:
+        if use_case not in opened:
+            _forget_bentoml_metrics()
+            os.environ["RISKBENTO_MODEL_TAG"] = trained_tag(use_case)
+            get_settings.cache_clear()
+            module = _fresh_service_module(use_case)
+            client = TestClient(module.RiskService.to_asgi())
+            client.__enter__()
+            opened[use_case] = (client, module)
+        return opened[use_case]
+
+    yield _open
+    for client, _ in opened.values():
+        client.__exit__(None, None, None)
+    os.environ.pop("RISKBENTO_MODEL_TAG", None)
+    get_settings.cache_clear()

@@ -2,20 +2,14 @@
 page's calls reaches the prediction log (and only then is read), an unknown source is a
 400, `/` and `/docs` show the API page with no outside request, `/dashboard/` is served."""
 
-import importlib.util
 import json
-import os
-import sys
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
 from core.names import PROJECT_ROOT
-from core.settings import get_settings
 from serving.predlog import PRODUCTION, PredictionLog
 
 pytestmark = pytest.mark.slow  # trains a quick model first
@@ -24,29 +18,9 @@ CONTRACT = json.loads((PROJECT_ROOT / "examples" / "credit_risk.json").read_text
 HEADER = "X-Riskbento-Source"
 
 
-def _fresh_service_module() -> ModuleType:
-    """service.py under its own name, its metrics registered anew (one app per process in
-    a real server; see tests/serving/test_service.py)."""
-    for collector, names in list(REGISTRY._collector_to_names.items()):
-        if any(name.startswith(("bentoml_", "riskbento_")) for name in names):
-            REGISTRY.unregister(collector)
-    name = "service_dashboard_source"
-    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "service.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def client(trained_tag) -> Iterator[tuple[TestClient, ModuleType]]:
-    os.environ["RISKBENTO_MODEL_TAG"] = trained_tag("credit_risk")
-    get_settings.cache_clear()
-    module = _fresh_service_module()
-    with TestClient(module.RiskService.to_asgi()) as test_client:
-        yield test_client, module
-    os.environ.pop("RISKBENTO_MODEL_TAG", None)
-    get_settings.cache_clear()
+def client(serve) -> tuple[TestClient, ModuleType]:
+    return serve("credit_risk")
 
 
 @pytest.fixture
