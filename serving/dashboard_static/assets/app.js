@@ -657,7 +657,10 @@
 
   function toCsv(rows) {
     const quote = (v) => {
-      const s = v === null || v === undefined ? "" : String(v);
+      let s = v === null || v === undefined ? "" : String(v);
+      // A text cell a spreadsheet would run as a formula (an id like "=HYPERLINK(...)")
+      // is written with a leading apostrophe; numbers, negative ones included, stay as sent.
+      if (typeof v === "string" && /^[=+\-@\t\r]/.test(s) && Number.isNaN(Number(s))) s = `'${s}`;
       return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
     };
     return `${rows.map((r) => r.map(quote).join(",")).join("\r\n")}\r\n`;
