@@ -21,11 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.spec import Costs, Feature, Published, Spec, Tiers
 
-CARD_FORMAT = 2  # bump when a card written by this code cannot be read by the previous one
+CARD_FORMAT = 3  # bump when a card written by this code cannot be read by the previous one
 # Formats this code reads. 2 added the spec's governance keys (reason codes, protected
-# attributes, fairness, document) and the fairness summary: a format-1 card reads as one
-# without them.
-READABLE_FORMATS = (1, 2)
+# attributes, fairness, document) and the fairness summary; 3 the spec's monotone and
+# training keys, the calibration, the selection rule and the refit. An older card reads
+# as one without them.
+READABLE_FORMATS = (1, 2, 3)
 FORMAT_KEY = "format"  # the metadata key (and field) that holds it
 IN_A_LIST = "n/a"  # how the store's metadata shows None inside a list
 
@@ -117,6 +118,7 @@ class CandidateSummary(_Part):
     cv_brier: float | None = None
     cv_ece: float | None = None
     seconds: float | None = None
+    serving_us: Table | None = None  # fast path, µs per record: single, and in a batch of 1,000
     test: Metrics | None = None  # the challenger's, on the test split
 
 
@@ -197,6 +199,9 @@ class ModelCard(_Part):
     fairness: Table | None = None  # training/fairness.summary: protected groups at the threshold
     # Its reports, relative to the project: model_document, fairness_report, training_report.
     documents: dict[str, str] | None = None
+    calibration: Table | None = None  # the method chosen, its CV log-loss, the fitted numbers
+    selection: Table | None = None  # the rule, the best by score, the candidates within it
+    refit: Table | None = None  # small data: refit on train + test before storing
 
     def to_metadata(self, exclude: set[str] | None = None) -> dict[str, Any]:
         """The card as the store's metadata (and GET /model) holds it: JSON types, no

@@ -69,6 +69,9 @@ class MissingRule(StrEnum):
     reject = "reject"  # a blank is an input error
 
 
+ORDERED = (FeatureType.numeric, FeatureType.binary)  # features with a direction
+
+
 class Feature(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     type: FeatureType
@@ -84,6 +87,9 @@ class Feature(_Strict):
     # widen that for a caller that cannot change what it sends (never on by default).
     accept_text_numbers: bool = False  # numeric: "12.5" is read as 12.5
     accept_booleans: bool = False  # binary: true / false are read as 1 / 0
+    # The direction the risk must follow as this feature grows, whatever else is equal:
+    # models that can be held to it are; the others are not candidates.
+    monotone: Literal["increasing", "decreasing"] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Feature:
@@ -107,7 +113,16 @@ class Feature(_Strict):
             raise ValueError(f"levels apply to categorical features, not {self.type.value}")
         if (self.missing is MissingRule.constant) != (self.fill_value is not None):
             raise ValueError("fill_value is required with missing: constant, and only with it")
+        if self.monotone is not None and self.type not in ORDERED:
+            raise ValueError(
+                f"monotone applies to numeric and binary features, not {self.type.value}"
+            )
         return self
+
+    @property
+    def direction(self) -> int:
+        """+1 increasing, -1 decreasing, 0 unconstrained (XGBoost's monotone_constraints)."""
+        return {"increasing": 1, "decreasing": -1, None: 0}[self.monotone]
 
 
 class Target(_Strict):
@@ -354,6 +369,19 @@ class DataSource(_Strict):
     transactions: Transactions | None = None
 
 
+class Training(_Strict):
+    """How the champion is fitted once chosen."""
+
+    refit_with_test: bool = Field(
+        default=True,
+        description=(
+            "below small_data_rows labeled rows, refit the chosen pipeline on train + test "
+            "before storing it (the test metrics come from the train-only fit)"
+        ),
+    )
+    small_data_rows: int = Field(default=5_000, ge=1)
+
+
 class Spec(_Strict):
     name: str = Field(pattern=SLUG)
     purpose: str = Field(min_length=1)
@@ -373,6 +401,7 @@ class Spec(_Strict):
     protected: list[Protected] = []
     fairness: Fairness = Field(default_factory=Fairness)
     document: Document = Field(default_factory=Document)
+    training: Training = Field(default_factory=Training)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from core.spec import Feature, FeatureType, MissingRule, Spec
+from core.spec import ORDERED, Feature, FeatureType, MissingRule, Spec
 
 # linear: impute + scale + one-hot; forest: impute + one-hot; boosting: NaN kept where allowed
 Family = Literal["linear", "forest", "boosting"]
@@ -124,6 +124,22 @@ def build_transformer(spec: Spec, family: Family) -> ColumnTransformer:
     )
 
 
+def boosting_directions(spec: Spec) -> tuple[int, ...]:
+    """XGBoost's monotone_constraints for the boosting transformer's output columns, in
+    order: the feature's direction for its one number column, 0 for one-hot columns.
+    (That transformer adds no indicator columns, so its layout follows from the spec.)"""
+    directions: list[int] = []
+    for _, _, names in build_transformer(spec, "boosting").transformers:
+        for name in names:
+            feature = spec.feature(name)
+            if feature.type is FeatureType.categorical:
+                blank = feature.missing is MissingRule.native
+                directions += [0] * (len(feature.levels or ()) + blank)
+            else:
+                directions.append(feature.direction)
+    return tuple(directions)
+
+
 def _level_text(value: object) -> str:
     """Category values as text; 1.0 read from a CSV with blanks is the level '1'."""
     if isinstance(value, float) and value.is_integer():
@@ -140,7 +156,7 @@ def prepare_frame(frame: pd.DataFrame, spec: Spec) -> pd.DataFrame:
     out = {}
     for feature in spec.features:
         column = frame[feature.name]
-        if feature.type in (FeatureType.numeric, FeatureType.binary):
+        if feature.type in ORDERED:
             out[feature.name] = pd.to_numeric(column, errors="coerce").astype(float)
         elif feature.type is FeatureType.categorical:
             out[feature.name] = column.map(_level_text, na_action="ignore").astype(object)
@@ -175,4 +191,4 @@ def columns_from_records(records: list[dict], spec: Spec) -> dict[str, np.ndarra
 
 
 def _is_number(feature: Feature) -> bool:
-    return feature.type in (FeatureType.numeric, FeatureType.binary)
+    return feature.type in ORDERED

@@ -15,6 +15,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from model.calibration import uncalibrated
+
 ENSEMBLE = "soft_vote"
 
 
@@ -31,6 +33,14 @@ class SoftVote(ClassifierMixin, BaseEstimator):
         self.classes_ = self.members_[0].classes_
         return self
 
+    @classmethod
+    def of_fitted(cls, members: list[Pipeline]) -> SoftVote:
+        """The ensemble of pipelines already fitted on the same rows (no refitting)."""
+        vote = cls(members)
+        vote.members_ = list(members)
+        vote.classes_ = members[0].classes_
+        return vote
+
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "members_")
         return np.mean([member.predict_proba(X) for member in self.members_], axis=0)
@@ -41,4 +51,5 @@ class SoftVote(ClassifierMixin, BaseEstimator):
 
 def fitted_pipelines(model: Any) -> list[Pipeline]:
     """The fitted transformer + model pipelines inside a stored model (one, or the members)."""
+    model = uncalibrated(model)
     return list(model.members_) if isinstance(model, SoftVote) else [model]

@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from xgboost import XGBClassifier
 
+from model.calibration import Calibrated, Calibrator
 from model.ensemble import SoftVote
 from model.rebalance import RebalancedClassifier
 
@@ -271,8 +272,34 @@ class FastVote:
         return np.mean([member.seen_probability(X) for member, X in pairs], axis=0)
 
 
-def derive(model: Pipeline | SoftVote) -> FastPath | FastVote:
-    """The fast path of a stored model: one pipeline, or each member of an ensemble."""
+class FastCalibrated:
+    """A fast path followed by the stored model's calibrator (the same numpy map)."""
+
+    def __init__(self, inner: FastPath | FastVote, calibrator: Calibrator):
+        self.inner = inner
+        self.calibrator = calibrator
+
+    def probabilities(self, columns: Columns) -> np.ndarray:
+        return self.calibrator.apply(self.inner.probabilities(columns))
+
+    def occluded(self, columns: Columns, typical: dict[str, Any], names: list[str]) -> np.ndarray:
+        return self.calibrator.apply(self.inner.occluded(columns, typical, names))
+
+    def encode(self, columns: Columns) -> Any:
+        return self.inner.encode(columns)
+
+    def seen_probability(self, encoded: Any) -> np.ndarray:
+        return self.inner.seen_probability(encoded)
+
+
+Fast = FastPath | FastVote | FastCalibrated
+
+
+def derive(model: Pipeline | SoftVote | Calibrated) -> Fast:
+    """The fast path of a stored model: one pipeline, or each member of an ensemble, and
+    the calibrator after them."""
+    if isinstance(model, Calibrated):
+        return FastCalibrated(derive(model.model), model.calibrator)
     if isinstance(model, SoftVote):
         return FastVote([FastPath.derive(member) for member in model.members_])
     return FastPath.derive(model)

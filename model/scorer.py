@@ -21,12 +21,12 @@ from core.metrics import tier_index
 from core.names import TIER_NAMES
 from core.reasoncodes import catalogue, direction_of
 from core.settings import get_settings
-from core.spec import Feature, FeatureType, MissingRule
+from core.spec import ORDERED, Feature, FeatureType, MissingRule
 from features.customers import customer_features
 from features.tabular import columns_from_frame, columns_from_records
 from model import store
 from model.ensemble import fitted_pipelines
-from model.fastpath import Columns, FastPath, FastVote, NoFastForm, derive
+from model.fastpath import Columns, Fast, NoFastForm, derive
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def _shown(value: Any) -> Any:
     return value
 
 
-def _fast_path(pipeline: Any) -> tuple[FastPath | FastVote | None, str | None]:
+def _fast_path(pipeline: Any) -> tuple[Fast | None, str | None]:
     """The numpy path where every step has one; else the pipeline, and why."""
     if pipeline is None:
         return None, "no pipeline loaded"
@@ -129,7 +129,7 @@ class Scorer:
         self.ordered = {
             f.name
             for f in self.spec.features
-            if f.type in (FeatureType.numeric, FeatureType.binary)
+            if f.type in ORDERED
         }
         # Adverse reasons for flagged customers only, or for everyone (a setting).
         self.adverse_for_all = get_settings().adverse_reasons == "all"

@@ -33,7 +33,7 @@ import pandas as pd
 from bentoml.monitoring import MonitorBase
 
 from core.errors import UserError
-from core.spec import FeatureType, Spec
+from core.spec import ORDERED, FeatureType, Spec
 from serving.bentoml_private import DefaultMonitor, json_lines_logging_yaml, trace_context
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ def monitor_name(use_case: str) -> str:
 
 
 def _monitor_type(feature_type: FeatureType) -> str:
-    if feature_type in (FeatureType.numeric, FeatureType.binary):
+    if feature_type in ORDERED:
         return NUMERICAL
     return CATEGORICAL
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import ParameterSampler
+from sklearn.model_selection import ParameterSampler, train_test_split
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
 from core.spec import Spec
-from features.tabular import Family, build_transformer
+from features.tabular import Family, boosting_directions, build_transformer
 from model.ensemble import ENSEMBLE, SoftVote
 from model.rebalance import RebalancedClassifier
 
@@ -23,21 +25,24 @@ SEARCH: dict[str, tuple[Family, dict[str, list[Any]], int]] = {
     "logistic_regression": ("linear", {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]}, 3),
     "random_forest": (
         "forest",
-        {"max_depth": [6, 8, 12], "min_samples_leaf": [5, 10, 20], "max_features": ["sqrt", 0.3]},
-        3,
+        {"max_depth": [8, 12], "min_samples_leaf": [5, 10], "max_features": ["sqrt"]},
+        2,
     ),
+    # n_estimators is not searched: early stopping finds it per configuration (boosting_rounds)
     "xgboost": (
         "boosting",
         {
             "max_depth": [2, 3, 4],
-            "learning_rate": [0.02, 0.05],
-            "n_estimators": [300, 600],
+            "learning_rate": [0.05, 0.1],
             "min_child_weight": [1, 5, 10],
             "reg_lambda": [1.0, 5.0],
         },
-        5,
+        4,
     ),
 }
+FOREST_TREES = 150
+BOOSTING_MAX_ROUNDS = 1_000
+BOOSTING_PATIENCE = 30  # rounds without improvement before early stopping
 FAMILIES = tuple(SEARCH)
 
 
@@ -47,25 +52,27 @@ class Candidate:
     params: dict[str, Any] = field(hash=False)
     imbalance: str = "none"
     members: tuple[Candidate, ...] = ()  # the soft-vote ensemble's members
+    dropped: tuple[str, ...] = ()  # features left out (a monotone sign it could not keep)
 
     @property
     def label(self) -> str:
         if self.members:
             return f"{self.family}({' + '.join(m.label for m in self.members)})"
         shown = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-        return f"{self.family}({shown}; imbalance={self.imbalance})"
+        without = f"; without {', '.join(self.dropped)}" if self.dropped else ""
+        return f"{self.family}({shown}; imbalance={self.imbalance}{without})"
 
 
 def soft_vote(members: list[Candidate]) -> Candidate:
     return Candidate(ENSEMBLE, {}, "per member", tuple(members))
 
 
-def _estimator(family: str, params: dict[str, Any], seed: int):
+def _estimator(family: str, params: dict[str, Any], seed: int, directions: tuple[int, ...] = ()):
     if family == "logistic_regression":
         return LogisticRegression(max_iter=3000, **params)
     if family == "random_forest":
         return RandomForestClassifier(
-            n_estimators=300, max_samples=0.7, n_jobs=N_JOBS, random_state=seed, **params
+            n_estimators=FOREST_TREES, max_samples=0.7, n_jobs=N_JOBS, random_state=seed, **params
         )
     if family == "xgboost":
         return XGBClassifier(
@@ -75,6 +82,7 @@ def _estimator(family: str, params: dict[str, Any], seed: int):
             n_jobs=N_JOBS,
             random_state=seed,
             eval_metric="logloss",
+            monotone_constraints=directions if any(directions) else None,
             **params,
         )
     raise ValueError(f"family: expected one of {FAMILIES}, got {family!r}")
@@ -86,8 +94,12 @@ def make_pipeline(spec: Spec, candidate: Candidate, seed: int) -> Pipeline | Sof
     if candidate.members:
         return SoftVote([make_pipeline(spec, m, seed) for m in candidate.members])
     flavour = SEARCH[candidate.family][0]
+    if candidate.dropped:  # the transformer selects columns by name: the rest are not read
+        kept = [f for f in spec.features if f.name not in candidate.dropped]
+        spec = spec.model_copy(update={"features": kept})
+    directions = boosting_directions(spec) if flavour == "boosting" else ()
     model = RebalancedClassifier(
-        _estimator(candidate.family, candidate.params, seed), candidate.imbalance, seed
+        _estimator(candidate.family, candidate.params, seed, directions), candidate.imbalance, seed
     )
     return Pipeline([("features", build_transformer(spec, flavour)), ("model", model)])
 
@@ -97,3 +109,41 @@ def search_space(family: str, seed: int, limit: int | None = None) -> list[Candi
     _, grid, n = SEARCH[family]
     drawn = ParameterSampler(grid, n_iter=min(n, limit or n), random_state=seed)
     return [Candidate(family, dict(params)) for params in drawn]
+
+
+def unable(spec: Spec, family: str) -> str | None:
+    """Why a family cannot be a candidate for this spec (None: it can)."""
+    constrained = [f"{f.name} {f.monotone}" for f in spec.features if f.monotone]
+    if constrained and family == "random_forest":
+        return (
+            "random_forest cannot be held to monotone constraints "
+            f"({', '.join(constrained)}); not a candidate"
+        )
+    return None
+
+
+def boosting_rounds(
+    spec: Spec, candidate: Candidate, X: pd.DataFrame, y: np.ndarray, seed: int
+) -> Candidate:
+    """The XGBoost candidate with n_estimators set by early stopping: fitted on 80 % of
+    the rows (stratified) with up to BOOSTING_MAX_ROUNDS rounds, stopped after
+    BOOSTING_PATIENCE rounds without a better log-loss on the other 20 %."""
+    fit_rows, stop_rows = train_test_split(
+        np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed
+    )
+    transformer = build_transformer(spec, "boosting").fit(X.iloc[fit_rows])
+    model = _estimator(
+        "xgboost",
+        {**candidate.params, "n_estimators": BOOSTING_MAX_ROUNDS},
+        seed,
+        boosting_directions(spec),
+    )
+    model.set_params(early_stopping_rounds=BOOSTING_PATIENCE)
+    model.fit(
+        transformer.transform(X.iloc[fit_rows]),
+        y[fit_rows],
+        eval_set=[(transformer.transform(X.iloc[stop_rows]), y[stop_rows])],
+        verbose=False,
+    )
+    rounds = int(model.best_iteration) + 1
+    return Candidate(candidate.family, {**candidate.params, "n_estimators": rounds})

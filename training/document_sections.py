@@ -162,25 +162,7 @@ def section_data(s: Sources) -> list[str]:
 
 
 def _monotone(spec: Spec, name: str) -> str:
-    """The declared monotone constraint of a feature, however the spec carries it."""
-    declared = getattr(spec, "monotone", None)
-    value = None
-    if isinstance(declared, dict):
-        value = declared.get(name)
-    elif isinstance(declared, list | tuple):
-        value = next((getattr(d, "direction", d) for d in declared if _named(d) == name), None)
-    if value is None:
-        value = getattr(spec.feature(name), "monotone", None)
-    if value is None:
-        return NO_MONOTONE
-    words = {1: "increasing", -1: "decreasing", 0: "none"}
-    if isinstance(value, int) and value in words:
-        return words[value]
-    return str(getattr(value, "value", value))
-
-
-def _named(entry: Any) -> str | None:
-    return entry if isinstance(entry, str) else getattr(entry, "feature", None)
+    return spec.feature(name).monotone or NO_MONOTONE
 
 
 def section_features(s: Sources) -> list[str]:
@@ -261,14 +243,24 @@ def section_method(s: Sources) -> list[str]:
     ]
     base = t["baselines"]
     single = base["best_single_feature"]
+    selection = t.get("selection")
+    rule = (
+        f"{selection['rule']} (best by score: `{selection['best_by_score']}`, standard error "
+        f"{cell(selection['standard_error'])}; within it: "
+        + ", ".join(f"`{label}`" for label in selection["within"])
+        + ")"
+        if selection
+        else f"the family winner with the best mean CV `{metric}`"
+    )
+    held = [f"{family}: {why}" for family, why in t.get("constraint_notes", {}).items()]
     return [
         f"Each model family's settings were searched under {t['cv_folds']}-fold stratified "
         f"cross-validation on {t['search_rows']} training rows; for each family's best "
         "settings, no rebalancing, class weights and undersampling were compared; the soft "
-        "vote of the family winners is one more candidate. **Selection rule:** the family "
-        f"winner with the best mean CV `{metric}` is the champion (the runner-up is the "
-        "challenger).",
+        f"vote of the family winners is one more candidate. **Selection rule:** {rule}; the "
+        "runner-up is the challenger.",
         "",
+        *([f"Monotone constraints: {'; '.join(held)}.", ""] if held else []),
         f"**Champion:** `{champion['candidate']}`, CV {metric} {cell(champion['cv_mean'])} ± "
         f"{cell(champion['cv_std'])}. **Challenger:** `{challenger['candidate']}`, CV "
         f"{cell(challenger['cv_mean'])} ± {cell(challenger['cv_std'])}.",
@@ -287,6 +279,8 @@ def section_method(s: Sources) -> list[str]:
                 "cv_folds",
                 "search_rows",
                 "selection_metric",
+                "selection",
+                "constraint_notes",
                 "champion",
                 "challenger",
                 "candidates",
@@ -340,13 +334,29 @@ def section_performance(s: Sources) -> list[str]:
 def section_calibration(s: Sources) -> list[str]:
     t = s.training
     test, ci = t["test"], t.get("test_ci") or {}
+    fitted = t.get("calibration")
+    chosen = (
+        [
+            f"Calibrator: **{fitted['method']}**, chosen by {fitted['folds']}-fold "
+            "cross-validated log-loss on the champion's out-of-fold training scores ("
+            + ", ".join(f"{m} {cell(v)}" for m, v in fitted["cv_log_loss"].items())
+            + "), stored inside the model. Test-split ECE before calibration "
+            f"{cell(fitted['test_ece']['before'])}, after {cell(fitted['test_ece']['after'])}.",
+            "",
+        ]
+        if fitted
+        else []
+    )
     return [
+        *chosen,
         f"Expected calibration error on the test split {cell(test['ece'])} (95% interval "
         f"{_ci(ci.get('ece'))}); Brier score {cell(test['brier'])} ({_ci(ci.get('brier'))}); "
         f"the champion's out-of-fold ECE in CV {cell(t['champion']['cv_ece'])}. Rebalanced "
         "candidates' probabilities are mapped back to the true prior before any of these.",
         *_image(s, "calibration.png", "Calibration, test split"),
-        *_source(_training_key(s, "test.ece", "test.brier", "test_ci", "champion.cv_ece")),
+        *_source(
+            _training_key(s, "calibration", "test.ece", "test.brier", "test_ci", "champion.cv_ece")
+        ),
     ]
 
 

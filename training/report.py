@@ -50,10 +50,20 @@ def plot_pr(y: np.ndarray, p: np.ndarray, path: Path) -> str:
     return _save(fig, path)
 
 
-def plot_calibration(y: np.ndarray, p: np.ndarray, path: Path) -> str:
-    observed, predicted = calibration_curve(y, p, n_bins=CALIBRATION_BINS, strategy="quantile")
+def plot_calibration(
+    y: np.ndarray, p: np.ndarray, path: Path, before: np.ndarray | None = None, method: str = ""
+) -> str:
+    """Reliability on the test split: the stored model, and the same model before its
+    calibrator where there is one."""
     fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(predicted, observed, "o-", label="champion")
+    curves = [(p, f"after ({method})" if before is not None else "champion", "o-")]
+    if before is not None:
+        curves.insert(0, (before, "before calibration", "s--"))
+    for scores, label, style in curves:
+        observed, predicted = calibration_curve(
+            y, scores, n_bins=CALIBRATION_BINS, strategy="quantile"
+        )
+        ax.plot(predicted, observed, style, label=label)
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
     ax.set(xlabel="mean predicted probability", ylabel="observed rate", title="Calibration")
     ax.legend()
@@ -93,6 +103,48 @@ def _intervals(ci: dict[str, Any] | None) -> list[str]:
             ["metric", "test", "low", "high"],
             [[name, c["value"], c["low"], c["high"]] for name, c in ci.items()],
         ),
+        "",
+    ]
+
+
+def _costs(serving: dict[str, float] | None) -> list[Any]:
+    """Serving cost columns (measured for each family's winner only)."""
+    return [serving["single"], serving["batch_1000"]] if serving else ["", ""]
+
+
+def _selection(record: dict[str, Any]) -> list[str]:
+    winners = record["serving_us"]
+    return [
+        "## Why this champion",
+        "",
+        f"Rule: {record['rule']}. Best by score: `{record['best_by_score']}` "
+        f"({record['metric']} {record['best_cv_mean']:.4f}, standard error "
+        f"{record['standard_error']:.4f}); within one standard error: "
+        + ", ".join(f"`{label}`" for label in record["within"])
+        + f". Chosen: `{record['chosen']}`.",
+        "",
+        *table(
+            ["family winner", "µs single", "µs/row at 1,000", "within one SE"],
+            [
+                [label, *_costs(cost), "yes" if label in record["within"] else "no"]
+                for label, cost in winners.items()
+            ],
+        ),
+        "",
+    ]
+
+
+def _calibration(record: dict[str, Any]) -> list[str]:
+    losses = ", ".join(f"{m} {v:.4f}" for m, v in record["cv_log_loss"].items())
+    refused = "".join(f" {m} refused: {why}." for m, why in record["refused"].items())
+    ece = record["test_ece"]
+    return [
+        "## Calibration",
+        "",
+        f"Chosen: **{record['method']}**, by {record['folds']}-fold cross-validated log-loss on "
+        f"the champion's out-of-fold training scores ({losses}).{refused} The threshold is "
+        "chosen on the calibrated scores. Test-split ECE before calibration "
+        f"{ece['before']:.4f}, after {ece['after']:.4f} (reliability plot: calibration.png).",
         "",
     ]
 
@@ -186,7 +238,7 @@ def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         f"training rows, metric {report['selection_metric']})",
         "",
         *table(
-            ["candidate", "mean", "std", "brier", "ece", "seconds"],
+            ["candidate", "mean", "std", "brier", "ece", "seconds", "µs single", "µs/row at 1,000"],
             [
                 [
                     c["candidate"],
@@ -195,10 +247,17 @@ def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
                     c["cv_brier"],
                     c["cv_ece"],
                     c["seconds"],
+                    *_costs(c.get("serving_us")),
                 ]
                 for c in report["candidates"]
             ],
         ),
+        "",
+        *[f"- {family}: {why}" for family, why in report.get("constraint_notes", {}).items()],
+        "",
+        *_selection(report["selection"]),
+        *_calibration(report["calibration"]),
+        f"Refit: {report['refit']['why']}.",
         "",
         "Imbalance handling: `weights` and `undersample` probabilities are mapped back to the "
         "true prior (odds correction), so Brier and ECE compare like with like.",
@@ -226,14 +285,19 @@ def to_markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: dict[str, Any], y: np.ndarray, p: np.ndarray, out_dir: Path) -> Path:
-    """Write training.md, training.json and the plots; returns the Markdown path."""
+def write_report(
+    report: dict[str, Any], y: np.ndarray, p: np.ndarray, out_dir: Path, p_raw: np.ndarray
+) -> Path:
+    """Write training.md, training.json and the plots; returns the Markdown path. `p` is the
+    champion on the test split, `p_raw` the same before its calibrator."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report["tiers_test"] = tier_table(y, p, report["tiers"])
     plots = {
         "ROC": plot_roc(y, p, out_dir / "roc.png"),
         "Precision-recall": plot_pr(y, p, out_dir / "pr.png"),
-        "Calibration": plot_calibration(y, p, out_dir / "calibration.png"),
+        "Calibration": plot_calibration(
+            y, p, out_dir / "calibration.png", p_raw, report["calibration"]["method"]
+        ),
         "Importance": plot_importance(report["importance"], out_dir / "importance.png"),
         "Scores by class": plot_scores(y, p, out_dir / "scores.png"),
     }

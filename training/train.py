@@ -37,12 +37,25 @@ from features.customers import customer_features, dedupe_table
 from features.tabular import build_transformer, prepare_frame
 from features.transactions import amount_cap
 from model import store
+from model.calibration import calibrated
+from model.ensemble import SoftVote
 from model.rebalance import METHODS
 from training import fairness
-from training.candidates import FAMILIES, Candidate, make_pipeline, search_space, soft_vote
+from training.calibrate import choose_calibrator
+from training.candidates import (
+    FAMILIES,
+    Candidate,
+    boosting_rounds,
+    make_pipeline,
+    search_space,
+    soft_vote,
+    unable,
+)
 from training.document import document_paths, write_document
+from training.monotone import breaches as monotone_breaches
 from training.reference import reference_distributions
 from training.report import write_report
+from training.selection import choose, serving_cost, sign_breaches
 
 SEED = 42
 TEST_SHARE, INFERENCE_SHARE = 0.2, 0.2  # the rest (60 %) trains
@@ -241,26 +254,87 @@ def best_of(spec: Spec, results: list[CVResult]) -> CVResult:
 
 def search(
     spec: Spec, X: pd.DataFrame, y: np.ndarray, seed: int, budget: Budget
-) -> tuple[dict[str, CVResult], list[CVResult]]:
-    """Per family: the best settings, then each imbalance method on them; then the soft-vote
-    ensemble of the family winners. Returns the winner per family (and the ensemble) and
-    every result tried."""
+) -> tuple[dict[str, CVResult], list[CVResult], dict[str, str]]:
+    """Per family: the best settings (XGBoost's rounds by early stopping), then each
+    imbalance method on them; then the soft-vote ensemble of the family winners. Returns
+    the winner per family (and the ensemble), every result tried, and the families that
+    are not candidates, with why (monotone constraints they cannot be held to)."""
     tried: list[CVResult] = []
     winners: dict[str, CVResult] = {}
+    constraint_notes: dict[str, str] = {}
     folds = budget.folds_for(len(y))
     for family in FAMILIES:
+        reason = unable(spec, family)
+        if reason:
+            constraint_notes[family] = reason
+            log(f"  {reason}")
+            continue
         results = []
         for candidate in search_space(family, seed, budget.configs_per_family):
+            if family == "xgboost":
+                candidate = boosting_rounds(spec, candidate, X, y, seed)
             results.append(_logged(spec, cross_validate(spec, candidate, X, y, seed, folds)))
         best = best_of(spec, results)
         for method in METHODS[1:]:
             candidate = Candidate(family, best.candidate.params, method)
             results.append(_logged(spec, cross_validate(spec, candidate, X, y, seed, folds)))
-        winners[family] = best_of(spec, [best, *results[-2:]])
         tried += results
-    ensemble = _logged(spec, soft_vote_of(spec, list(winners.values()), X, y, seed, folds))
-    winners[ensemble.candidate.family] = ensemble
-    return winners, [*tried, ensemble]
+        winner = best_of(spec, [best, *results[-2:]])
+        if family == "logistic_regression":
+            _, held, why = fit_held(spec, winner.candidate, X, y, seed)
+            if why:
+                winner = _logged(spec, cross_validate(spec, held, X, y, seed, folds))
+                tried.append(winner)
+                constraint_notes[family] = "; ".join(why)
+                log(f"  {family}: {constraint_notes[family]}")
+        winners[family] = winner
+    if len(winners) > 1:
+        ensemble = _logged(spec, soft_vote_of(spec, list(winners.values()), X, y, seed, folds))
+        winners[ensemble.candidate.family] = ensemble
+        tried.append(ensemble)
+    return winners, tried, constraint_notes
+
+
+def fit_held(
+    spec: Spec, candidate: Candidate, X: pd.DataFrame, y: np.ndarray, seed: int
+) -> tuple[Any, Candidate, list[str]]:
+    """Fit a candidate held to the spec's monotone signs. XGBoost is constrained while it
+    fits; a logistic regression is checked after: while a constrained feature's
+    coefficient has the wrong sign, that feature is dropped and the rest refitted (an
+    ensemble: each member so). Returns the fitted model, the candidate it now is, and
+    what was dropped and why."""
+    if candidate.members:
+        parts = [fit_held(spec, m, X, y, seed) for m in candidate.members]
+        held = soft_vote([c for _, c, _ in parts])
+        why = [line for *_, lines in parts for line in lines]
+        return SoftVote.of_fitted([m for m, _, _ in parts]), held, why
+    model = make_pipeline(spec, candidate, seed).fit(X, y)
+    why: list[str] = []
+    while candidate.family == "logistic_regression" and (breaches := sign_breaches(spec, model)):
+        why += [f"dropped {text}" for text in breaches.values()]
+        dropped = (*candidate.dropped, *breaches)
+        candidate = Candidate(
+            candidate.family, candidate.params, candidate.imbalance, dropped=dropped
+        )
+        model = make_pipeline(spec, candidate, seed).fit(X, y)
+    return model, candidate, why
+
+
+def fit_winners(
+    spec: Spec, winners: dict[str, CVResult], X: pd.DataFrame, y: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """Each winner fitted on the rows it was searched on; the ensemble from its fitted
+    members (the same fits, not new ones)."""
+    fitted = {
+        label: make_pipeline(spec, w.candidate, seed).fit(X, y)
+        for label, w in ((w.candidate.label, w) for w in winners.values())
+        if not w.candidate.members
+    }
+    for w in winners.values():
+        if w.candidate.members:
+            members = [fitted[m.label] for m in w.candidate.members]
+            fitted[w.candidate.label] = SoftVote.of_fitted(members)
+    return fitted
 
 
 def _logged(spec: Spec, result: CVResult) -> CVResult:
@@ -322,6 +396,25 @@ def feature_importance(
 # ---------------------------------------------------------------- the whole run
 
 
+def refit_rule(spec: Spec, labeled: int) -> dict[str, Any]:
+    """Small data: the stored model is refitted on train + test once everything is chosen
+    and measured (the test metrics are the train-only fit's; the inference hold-out
+    stays untouched)."""
+    rule = spec.training
+    applied = rule.refit_with_test and labeled < rule.small_data_rows
+    if not rule.refit_with_test:
+        why = "turned off in the spec (training.refit_with_test: false)"
+    elif applied:
+        why = (
+            f"{labeled} labeled rows, fewer than {rule.small_data_rows}: the stored model is "
+            "refitted on train + test with the same settings, calibrator and threshold; the "
+            "test metrics are those of the fit on the training split alone"
+        )
+    else:
+        why = f"{labeled} labeled rows, not fewer than {rule.small_data_rows}: train split only"
+    return {"applied": applied, "why": why, "small_data_rows": rule.small_data_rows}
+
+
 def schema(spec: Spec, X_train: pd.DataFrame) -> list[dict[str, Any]]:
     """The feature schema served as the API's request model, with observed training ranges."""
     out = []
@@ -361,40 +454,82 @@ def train_use_case(
     search_rows = stratified_sample(np.arange(len(y_train)), y_train, budget.search_max_rows, SEED)
     X_search, y_search = X_train.iloc[search_rows], y_train[search_rows]
     log(f"{spec.name}: searching {len(FAMILIES)} families on {len(y_search)} rows")
-    winners, tried = search(spec, X_search, y_search, SEED, budget)
-    ranked = sorted(
-        winners.values(),
-        key=lambda r: r.mean,
-        reverse=metrics.greater_is_better(spec.selection_metric),
-    )
-    champion, challenger = ranked[0], ranked[1]
+    winners, tried, constraint_notes = search(spec, X_search, y_search, SEED, budget)
+    searched_all = len(y_search) == len(y_train)
+    fitted = fit_winners(spec, winners, X_search, y_search, SEED)
+    costs = {label: serving_cost(spec, model, X_search) for label, model in fitted.items()}
+    champion, challenger, selection = choose(spec, list(winners.values()), costs, tried)
     log(
-        f"{spec.name}: champion {champion.candidate.label}; challenger {challenger.candidate.label}"
+        f"{spec.name}: champion {champion.candidate.label} "
+        f"({costs[champion.candidate.label]['single']} µs per record); "
+        f"best by score {selection['best_by_score']}; challenger {challenger.candidate.label}"
     )
 
     folds = budget.folds_for(len(y_search))
-    champion_oof = cross_validate(
-        spec, champion.candidate, X_train, y_train, SEED, budget.folds_for(len(y_train))
-    )
-    threshold, oof_cost = metrics.best_threshold(y_train, champion_oof.oof, spec.costs)
-    at_oof = metrics.at_threshold(y_train, champion_oof.oof, threshold, spec.costs)
+    if searched_all:  # the search's folds were the whole training split: the same OOF
+        champion_oof = champion
+    else:
+        champion_oof = cross_validate(
+            spec, champion.candidate, X_train, y_train, SEED, budget.folds_for(len(y_train))
+        )
+    calibrator, calibration, calibrated_oof = choose_calibrator(champion_oof.oof, y_train, SEED)
+    threshold, oof_cost = metrics.best_threshold(y_train, calibrated_oof, spec.costs)
+    at_oof = metrics.at_threshold(y_train, calibrated_oof, threshold, spec.costs)
     log(
-        f"{spec.name}: threshold {threshold:.4f} (out-of-fold precision {at_oof['precision']:.3f}, "
+        f"{spec.name}: calibration {calibration['method']} (CV log-loss "
+        + ", ".join(f"{m} {v:.4f}" for m, v in calibration["cv_log_loss"].items())
+        + f"); threshold {threshold:.4f} (out-of-fold precision {at_oof['precision']:.3f}, "
         f"recall {at_oof['recall']:.3f}, cost {oof_cost:.3f} {spec.costs.unit}/customer)"
     )
 
-    model = make_pipeline(spec, champion.candidate, SEED).fit(X_train, y_train)
+    def fit_on(rows: np.ndarray, candidate: Candidate, step: str) -> Any:
+        model, _, why = fit_held(spec, candidate, X[rows], y[rows], SEED)
+        if why:
+            constraint_notes[f"{candidate.family} ({step})"] = "; ".join(why)
+        return model
+
+    raw = (
+        fitted[champion.candidate.label]
+        if searched_all
+        else fit_on(train, champion.candidate, "fit on the training split")
+    )
+    model = calibrated(raw, calibrator)  # fitted on the training split: what the test judges
+    p_raw = raw.predict_proba(X_test)[:, 1]
     p_test = model.predict_proba(X_test)[:, 1]
     test_metrics = metrics.evaluate(y_test, p_test, threshold, spec.costs)
+    calibration["test_ece"] = {
+        "before": metrics.expected_calibration_error(y_test, p_raw),
+        "after": test_metrics["ece"],
+    }
     fair = None  # protected groups on the test split; proxies on the training split
     if spec.protected:
         frame = data.frame.reset_index(drop=True)
         own = fairness.own_value_effects(spec, model, X_test, X_train)
         fair = fairness.evaluate(spec, frame[test], y_test, p_test, threshold, frame[train], own)
-    runner_up = make_pipeline(spec, challenger.candidate, SEED).fit(X_train, y_train)
+    runner_up = (
+        fitted[challenger.candidate.label]
+        if searched_all
+        else fit_on(train, challenger.candidate, "challenger")
+    )
     challenger_metrics = metrics.evaluate(
         y_test, runner_up.predict_proba(X_test)[:, 1], threshold, spec.costs
     )
+
+    refit = refit_rule(spec, len(y))
+    if refit["applied"]:
+        stored = calibrated(
+            fit_on(train | test, champion.candidate, "refit on train + test"), calibrator
+        )
+        log(f"{spec.name}: refitted on train + test ({int((train | test).sum())} rows) to store")
+    else:
+        stored = model
+    wrong_way = monotone_breaches(spec, stored, X_train, SEED)
+    if wrong_way:
+        raise RuntimeError(
+            f"{spec.name}: the model breaks the spec's monotone constraints, not stored: "
+            + "; ".join(wrong_way)
+        )
+    p_stored = stored.predict_proba(X_test)[:, 1] if refit["applied"] else p_test
 
     log(f"{spec.name}: baselines and importance")
     majority = metrics.evaluate(y_test, np.full(len(y_test), y_train.mean()), threshold, spec.costs)
@@ -418,8 +553,12 @@ def train_use_case(
         risk_event=spec.target.event,
         features=schema(spec, X_train),
         selection_metric=spec.selection_metric,
-        champion=champion.summary(),
-        challenger={**challenger.summary(), "test": challenger_metrics},
+        champion={**champion.summary(), "serving_us": costs[champion.candidate.label]},
+        challenger={
+            **challenger.summary(),
+            "serving_us": costs[challenger.candidate.label],
+            "test": challenger_metrics,
+        },
         threshold={"value": threshold, "out_of_fold": at_oof},
         tiers=spec.tiers,
         costs=spec.costs,
@@ -429,15 +568,18 @@ def train_use_case(
         transaction_features=data.from_transactions,
         packages=package_versions(PACKAGES),
         published=spec.published,
-        reference=reference_distributions(X_train, spec, p_test),
+        reference=reference_distributions(X_train, spec, p_stored),
         documents=document_paths(spec.name, reports_dir, fairness=bool(spec.protected)),
         fairness=fairness.summary(fair) if fair is not None else None,
+        calibration=calibration,
+        selection=selection,
+        refit=refit,
     )
     splits = pd.DataFrame({"id": ids, "split": data.split.to_numpy()})
-    test_scores = pd.DataFrame({"id": ids[test].to_numpy(), "probability": p_test})
+    test_scores = pd.DataFrame({"id": ids[test].to_numpy(), "probability": p_stored})
     saved = store.save(
         spec.name,
-        model,
+        stored,
         Path(source).read_text(encoding="utf-8"),
         card,
         splits=splits,
@@ -458,7 +600,8 @@ def train_use_case(
         "rows": {"labeled": len(y), "train": int(train.sum()), "test": int(test.sum())},
         "search_rows": len(y_search),
         "cv_folds": folds,
-        "candidates": [r.summary() for r in tried],
+        "candidates": [{**r.summary(), "serving_us": costs.get(r.candidate.label)} for r in tried],
+        "constraint_notes": constraint_notes,
         "baselines": {
             "majority_class": majority,
             "best_single_feature": {"feature": best_single, **single_metrics},
@@ -470,7 +613,7 @@ def train_use_case(
         "fairness_report": fairness_files,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    write_report(report, y_test, p_test, reports_dir / spec.name)
+    write_report(report, y_test, p_test, reports_dir / spec.name, p_raw)
     document = write_document(spec, reports_dir, model_tag=tag)
     log(f"{spec.name}: wrote {document['markdown']}")
     return report
