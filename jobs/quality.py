@@ -2,7 +2,8 @@
 
 The checks are pure functions over DataFrames (so a clean frame can be shown to
 produce no findings); `run` reads the files, writes `quality.md` + `quality.json`
-under `reports/<use case>/` and returns the report.
+under `reports/<use case>/`, the plots of the data under `reports/<use case>/quality/`
+(jobs/quality_plots.py), and returns the report.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from core.stats import (
     shares,
     tukey_fence,
 )
+from jobs import quality_plots
 
 MNAR_ALPHA = 0.01  # missingness vs target: chi-square (or Fisher) p-value below this
 PSI_SHIFT = 0.10  # population stability index above this: the cohort has shifted
@@ -44,6 +46,31 @@ class Finding:
     where: str
     count: int
     detail: str
+
+
+@dataclass
+class QualityData:
+    """The files a spec names, read once for the checks and the plots."""
+
+    table: pd.DataFrame
+    scoring_rows: pd.DataFrame  # the cohort to score: the unlabeled table, else blank targets
+    transactions: pd.DataFrame | None = None
+    scoring_transactions: pd.DataFrame | None = None  # the unlabeled cohort's own file, if any
+
+
+def load_data(spec: Spec) -> QualityData:
+    """Read the spec's files once: the table, the rows to score and the transactions."""
+    table = read_table(spec)
+    scoring_rows = table[table[spec.target.column].isna()]
+    if spec.data.unlabeled_table:
+        scoring_rows = read_table(spec, unlabeled=True)
+    data = QualityData(table, scoring_rows)
+    roles = spec.data.transactions
+    if roles is not None:
+        data.transactions = read_transactions(spec)
+        if roles.unlabeled_path and spec.data.unlabeled_table:
+            data.scoring_transactions = read_transactions(spec, unlabeled=True)
+    return data
 
 
 # ---------------------------------------------------------------- building blocks
@@ -393,8 +420,9 @@ def shift_findings(
 # ---------------------------------------------------------------- report
 
 
-def build_report(spec: Spec, spec_source: str) -> dict[str, Any]:
-    table = read_table(spec)
+def build_report(spec: Spec, spec_source: str, data: QualityData | None = None) -> dict[str, Any]:
+    data = data or load_data(spec)
+    table = data.table
     findings = table_findings(table, spec)
     report: dict[str, Any] = {
         "use_case": spec.name,
@@ -417,9 +445,8 @@ def build_report(spec: Spec, spec_source: str) -> dict[str, Any]:
         "missingness_vs_target": missingness_vs_target(table, spec),
         "co_missing": co_missing_pairs(table),
     }
-    scoring_rows = table[table[spec.target.column].isna()]
+    scoring_rows = data.scoring_rows
     if spec.data.unlabeled_table:
-        scoring_rows = read_table(spec, unlabeled=True)
         findings += table_findings(
             scoring_rows.assign(**{spec.target.column: np.nan}), spec, "unlabeled"
         )
@@ -429,11 +456,11 @@ def build_report(spec: Spec, spec_source: str) -> dict[str, Any]:
         report["psi_unlabeled_vs_labeled"] = scores
     if spec.data.transactions is not None:
         report["transactions"] = {}
-        cohorts = [("transactions", table, False)]
-        if spec.data.transactions.unlabeled_path and spec.data.unlabeled_table:
-            cohorts.append(("unlabeled_transactions", scoring_rows, True))
-        for where, customers, unlabeled in cohorts:
-            tx = read_transactions(spec, unlabeled=unlabeled)
+        cohorts = [("transactions", table, data.transactions)]
+        if data.scoring_transactions is not None:
+            cohorts.append(("unlabeled_transactions", scoring_rows, data.scoring_transactions))
+        for where, customers, tx in cohorts:
+            assert tx is not None
             tx_findings, coverage = transaction_findings(tx, spec, customers[spec.id_column], where)
             findings += tx_findings
             report["transactions"][where] = {"rows": len(tx), "coverage": coverage}
@@ -515,6 +542,17 @@ def to_markdown(report: dict[str, Any]) -> str:
                 )
             ],
         )
+    if report.get("plots"):
+        lines += [
+            "",
+            "## Plots",
+            "",
+            "Each feature by class: the share of the class's rows per level, value or "
+            "histogram bin (bins shared by both classes), a blank being a bar of its own; "
+            "beside it, where there are rows to score, labeled vs to be scored.",
+        ]
+        for plot in report["plots"]:
+            lines += ["", f"![{plot['title']}]({plot['file']})", "", plot["caption"]]
     return "\n".join(lines) + "\n"
 
 
@@ -535,15 +573,29 @@ def summary(report: dict[str, Any]) -> str:
         more = f" and {len(found) - len(worst)} more" if len(found) > len(worst) else ""
         lines.append(f"  - {check}: {shown}{more}")
     lines.append(f"  report: {report['path']}")
+    if report.get("plots"):
+        folder = Path(report["path"]).parent / quality_plots.PLOTS_DIRNAME
+        lines.append(f"  plots: {len(report['plots'])} PNGs in {folder}")
     return "\n".join(lines)
 
 
 def run(use_case: str | Path, reports_dir: Path) -> dict[str, Any]:
-    """Load the spec, check its data, write the Markdown + JSON report; return the report."""
+    """Load the spec, check its data, write the Markdown + JSON report and the plots; return
+    the report."""
     spec = load_spec(use_case)
-    report = build_report(spec, str(use_case))
+    data = load_data(spec)
+    report = build_report(spec, str(use_case), data)
     out_dir = reports_dir / spec.name
     out_dir.mkdir(parents=True, exist_ok=True)
+    plots = quality_plots.write_plots(
+        spec,
+        data.table,
+        data.scoring_rows,
+        data.transactions,
+        data.scoring_transactions,
+        out_dir / quality_plots.PLOTS_DIRNAME,
+    )
+    report["plots"] = [asdict(p) for p in plots]
     md_path = out_dir / f"{QUALITY_REPORT_STEM}.md"
     report["path"] = str(md_path)
     md_path.write_text(to_markdown(report), encoding="utf-8")

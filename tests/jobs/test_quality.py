@@ -1,15 +1,20 @@
 """The data-quality checks: silent on clean data, and each injected problem is found and counted."""
 
+import copy
 import importlib
+import re
 from pathlib import Path
 
+import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from core.names import BUILTIN_USE_CASES
-from core.spec import Spec, parse_spec
-from jobs import quality
+from core.spec import FeatureType, Spec, parse_spec
+from features import transactions as features_tx
+from jobs import quality, quality_plots
 
 N = 2_000
 
@@ -177,3 +182,171 @@ def test_report_finds_every_injected_problem(builtin_spec, tmp_project, tmp_path
         (tmp_path / use_case / "quality.md").read_text().startswith(f"# Data quality: {use_case}")
     )
     assert len(report["data"]["data.table"]["sha256"]) == 64
+
+
+# ---------------------------------------------------------------- plots of the data
+
+DESCRIPTIONS = ["TESCO STORES 123", "NETFLIX.COM", "SALARY ACME LTD", "ATM CASH 9", "CAFE NERO"]
+
+
+def described_transactions(customers: pd.Series, seed: int = 0) -> pd.DataFrame:
+    tx = clean_transactions(customers, seed)
+    tx["description"] = np.random.default_rng(seed).choice(DESCRIPTIONS, len(tx))
+    return tx
+
+
+def write_use_case(root: Path, table: pd.DataFrame, tx: pd.DataFrame) -> Path:
+    """The toy spec with a description column and a feature built from the transactions,
+    as a YAML file beside its two CSV files."""
+    raw = copy.deepcopy(SPEC)
+    raw["data"]["transactions"]["columns"]["description"] = "description"
+    raw["target"]["description"] = "bad == 1: the toy loan went unpaid; more words here."
+    raw["features"].append(
+        {"name": "num_transactions", "type": "numeric", "min": 0, "description": "x"}
+    )
+    table.to_csv(root / "t.csv", index=False)
+    tx.to_csv(root / "tx.csv", index=False)
+    path = root / "toy.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def test_shares_per_class_sum_to_one_and_blanks_are_a_bar_of_their_own():
+    rng = np.random.default_rng(0)
+    big = pd.Series(rng.normal(0, 1, 900))
+    big[:90] = np.nan
+    small = pd.Series(rng.normal(1, 1, 100))
+    s = quality_plots.distribution({"no": big, "yes": small}, FeatureType.numeric)
+    assert s.kind == "histogram" and s.has_blank
+    assert s.table.index[-1] == quality_plots.BLANK
+    assert np.allclose(s.table.sum(), 1.0)  # within each class, whatever its size
+    assert s.table.loc[quality_plots.BLANK, "no"] == pytest.approx(0.1)
+    assert s.table.loc[quality_plots.BLANK, "yes"] == 0
+    assert s.rows == {"no": 900, "yes": 100} and s.blanks == {"no": 90, "yes": 0}
+    assert s.edges is not None and len(s.edges) == len(s.table)  # bins + 1 edges, one blank
+
+
+def test_no_blank_bar_without_blanks_and_levels_as_bars():
+    levels = quality_plots.distribution(
+        {"no": pd.Series(["a", "b", "b", "z"]), "yes": pd.Series(["c"])},
+        FeatureType.categorical,
+        ["a", "b", "c"],
+    )
+    assert levels.kind == "bars" and not levels.has_blank
+    assert list(levels.table.index) == ["a", "b", "c", "z"]  # the spec's order, then unknown
+    assert levels.table.loc["b", "no"] == pytest.approx(0.5)
+    assert np.allclose(levels.table.sum(), 1.0)
+    flags = quality_plots.distribution(
+        {"no": pd.Series([0.0, 1.0, 1.0]), "yes": pd.Series([1, np.nan])}, FeatureType.binary
+    )
+    assert list(flags.table.index) == ["0", "1", quality_plots.BLANK]
+    assert flags.table.loc[quality_plots.BLANK, "yes"] == pytest.approx(0.5)
+    counts = quality_plots.distribution(
+        {"no": pd.Series([0, 1, 2, 2]), "yes": pd.Series([5])}, FeatureType.numeric
+    )
+    assert counts.kind == "bars" and list(counts.table.index) == ["0", "1", "2", "5"]
+
+
+def test_many_levels_fold_into_one_bar():
+    values = pd.Series([f"l{i:02d}" for i in range(40) for _ in range(i + 1)])
+    s = quality_plots.distribution({"all": values}, FeatureType.categorical)
+    assert len(s.table) == quality_plots.MAX_LEVELS
+    assert s.table.index[-1].startswith("other (21 levels)")
+    assert s.table["all"].sum() == pytest.approx(1.0)
+
+
+def test_classes_are_named_from_the_spec_not_0_and_1(spec):
+    names = quality_plots.class_names(
+        spec.target.model_copy(update={"description": "bad == 1: the loan went unpaid; etc."})
+    )
+    assert (names.negative, names.positive) == ("bad ≠ 1", "bad = 1")
+    assert names.legends[names.positive] == "bad = 1: the loan went unpaid"
+
+
+def test_the_side_by_side_panel_needs_rows_to_score(spec):
+    table = clean_table()
+    names = quality_plots.class_names(spec.target)
+    positive = spec.target.is_positive(table["bad"]).to_numpy()
+    feature = spec.feature("income")
+    alone = quality_plots.feature_panels(feature, table["income"], positive, names, None)
+    assert [set(p.shares.table.columns) for p in alone] == [{names.negative, names.positive}]
+    both = quality_plots.feature_panels(
+        feature, table["income"], positive, names, clean_table(seed=1)["income"]
+    )
+    assert len(both) == 2
+    assert list(both[1].shares.table.columns) == [quality_plots.LABELED, quality_plots.TO_SCORE]
+
+
+def test_amount_by_category_uses_the_features_keyword_map(spec):
+    table = clean_table()
+    tx = described_transactions(table["customer_id"])
+    roles = spec.data.transactions.model_copy(
+        update={"columns": spec.data.transactions.columns.model_copy(update={"description": "d"})}
+    )
+    clean, _ = features_tx.clean_transactions(tx.rename(columns={"description": "d"}), roles, None)
+    classes = pd.Series(np.where(table["bad"] == 1, "yes", "no"), index=table["customer_id"])
+    stats = quality_plots.amount_by_category(clean, classes, roles.categories)
+    found = stats.set_index(["category", "group"])
+    bad = tx["customer_id"].map(classes.to_dict()).to_numpy()
+    for text, category in [
+        ("TESCO STORES 123", "groceries"),
+        ("NETFLIX.COM", "subscriptions"),
+        ("CAFE NERO", quality_plots.NO_CATEGORY),
+    ]:
+        for group in ("no", "yes"):
+            rows = tx[(tx["description"] == text) & (bad == group)]
+            assert found.loc[(category, group), "transactions"] == len(rows)
+            median = found.loc[(category, group), "median"]
+            assert median == pytest.approx(rows["amount"].abs().median())
+    assert stats["transactions"].sum() == len(tx)  # one category each here
+
+
+def test_report_links_a_png_per_feature_and_the_transaction_plots(tmp_path):
+    table = clean_table()
+    table.loc[:49, "income"] = np.nan
+    table.loc[N - 300 :, "bad"] = np.nan  # rows to score
+    path = write_use_case(tmp_path, table, described_transactions(table["customer_id"]))
+    report = quality.run(path, tmp_path / "reports")
+    folder = tmp_path / "reports" / "toy"
+    markdown = (folder / "quality.md").read_text(encoding="utf-8")
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    drawn = ("income", "segment", "has_app", "num_transactions")
+    expected = {f"quality/feature_{f}.png" for f in drawn} | {
+        f"quality/{quality_plots.TX_PER_CUSTOMER_FILE}",
+        f"quality/{quality_plots.TX_AMOUNT_FILE}",
+    }
+    assert set(links) == expected == {p["file"] for p in report["plots"]}
+    assert {f"quality/{p.name}" for p in (folder / "quality").iterdir()} == expected
+    for link in links:
+        assert (folder / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        image = matplotlib.image.imread(folder / link)
+        assert image.ndim == 3 and min(image.shape[:2]) > 100
+    captions = {p["title"]: p["caption"] for p in report["plots"]}
+    labeled = table[table["bad"].notna()]
+    for name, rows in [
+        ("bad ≠ 1", labeled[labeled["bad"] != 1]),
+        ("bad = 1", labeled[labeled["bad"] == 1]),
+    ]:
+        blank = int(rows["income"].isna().sum())
+        assert f"`{name}` {len(rows):,} rows, {blank:,} blank" in captions["income"]
+    assert "`to be scored` 300 rows, 0 blank" in captions["income"]
+    assert "to be scored" in captions["segment"]
+    assert "to be scored" not in captions["transactions per customer"]
+    assert "(built from the transactions)" in captions["num_transactions"]
+    assert "(built from" not in captions["income"]
+
+
+def test_without_transactions_or_rows_to_score_only_the_features_are_drawn(tmp_path):
+    raw = copy.deepcopy(SPEC)
+    del raw["data"]["transactions"]
+    plain = parse_spec(raw, "toy", Path("."))
+    folder = tmp_path / "quality"
+    folder.mkdir()
+    (folder / "feature_gone.png").write_bytes(b"stale")
+    table = clean_table()
+    plots = quality_plots.write_plots(plain, table, table.iloc[:0], None, None, folder)
+    assert [p.file for p in plots] == [
+        f"quality/feature_{f}.png" for f in ("income", "segment", "has_app")
+    ]
+    assert not any("to be scored" in p.caption for p in plots)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(Path(p.file).name for p in plots)
