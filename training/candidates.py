@@ -18,7 +18,10 @@ from features.tabular import Family, boosting_directions, build_transformer
 from model.ensemble import ENSEMBLE, SoftVote
 from model.rebalance import RebalancedClassifier
 
-N_JOBS = 2  # the machines this runs on have 2 cores
+# Each fit is single-threaded; the cross-validation folds run side by side instead
+# (training/train.py): small fits gain little from threads, and XGBoost's threads
+# spin-wait when the machine is busy, losing several times over.
+FIT_THREADS = 1
 
 # family name -> (transformer flavour, search space, configurations drawn)
 SEARCH: dict[str, tuple[Family, dict[str, list[Any]], int]] = {
@@ -72,14 +75,18 @@ def _estimator(family: str, params: dict[str, Any], seed: int, directions: tuple
         return LogisticRegression(max_iter=3000, **params)
     if family == "random_forest":
         return RandomForestClassifier(
-            n_estimators=FOREST_TREES, max_samples=0.7, n_jobs=N_JOBS, random_state=seed, **params
+            n_estimators=FOREST_TREES,
+            max_samples=0.7,
+            n_jobs=FIT_THREADS,
+            random_state=seed,
+            **params,
         )
     if family == "xgboost":
         return XGBClassifier(
             tree_method="hist",
             subsample=0.8,
             colsample_bytree=0.8,
-            n_jobs=N_JOBS,
+            n_jobs=FIT_THREADS,
             random_state=seed,
             eval_metric="logloss",
             monotone_constraints=directions if any(directions) else None,
