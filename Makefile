@@ -17,7 +17,7 @@ SCALEOUT_ARGS = $(if $(TRANSACTIONS),--transactions $(TRANSACTIONS)) $(if $(CUST
 	$(if $(MASTER),--master $(MASTER))
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install install-spark install-promtool install-browser data quality train score features score-file retrain drift traffic outcomes promote document dashboard-data serve image-base image image-smoke loadtest bench bench-scaleout bench-features soak test lint format clean
+.PHONY: help up install install-spark install-promtool install-browser data init quality train score features score-file retrain drift traffic outcomes promote document dashboard-data serve image-base image image-smoke loadtest bench bench-scaleout bench-features soak test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -53,6 +53,10 @@ install-browser: $(STAMP) ## Debian's chromium for the dashboard's browser test 
 
 data: $(STAMP) ## Write the built-in use cases' data under data/ (USE_CASE=name for one)
 	$(PY) -m riskbento data $(USE_CASE)
+
+init: $(STAMP) ## Draft a spec from your CSV, to review: DATA=file.csv TARGET=column POSITIVE=value [ID=column TRANSACTIONS=tx.csv OUT=spec.yaml]
+	$(PY) -m riskbento init $(or $(DATA),$(error DATA=file.csv is required)) --target "$(or $(TARGET),$(error TARGET=column is required))" \
+		--positive "$(or $(POSITIVE),$(error POSITIVE=value is required))" $(if $(ID),--id "$(ID)") $(if $(TRANSACTIONS),--transactions $(TRANSACTIONS)) $(if $(OUT),--out $(OUT))
 
 quality: $(STAMP) ## Data-quality report per use case under reports/<name>/ (USE_CASE=name or spec path)
 	$(PY) -m riskbento quality $(USE_CASE)

@@ -94,7 +94,12 @@ def conflicting_keys(frame: pd.DataFrame, key: str) -> int:
 
 def cohort_psi(expected: pd.Series, actual: pd.Series, categorical: bool) -> float:
     """Population stability index of `actual` against `expected` among present values:
-    one bin per level, or the decile bins of `expected` (core.stats, as the drift check)."""
+    one bin per level, or the decile bins of `expected` (core.stats, as the drift check).
+    A number column's text that is not a number (reported by the schema findings) is
+    left out like a blank."""
+    if not categorical:
+        expected = pd.to_numeric(expected, errors="coerce")
+        actual = pd.to_numeric(actual, errors="coerce")
     expected, actual = expected.dropna(), actual.dropna()
     if expected.empty or actual.empty:
         return float("nan")

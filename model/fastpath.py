@@ -108,22 +108,37 @@ class _Group:
     owners: list[str]  # the feature behind each encoded column
 
 
+def _fitted_groups(transformer: ColumnTransformer):
+    """(columns, fitted steps, owner of each output column) per kept group."""
+    for _, fitted, columns in transformer.transformers_:
+        if fitted == "drop":
+            continue
+        steps = [s for _, s in fitted.steps] if isinstance(fitted, Pipeline) else [fitted]
+        owners = list(columns)
+        for step in steps:
+            owners = _owners(step, owners)
+        yield list(columns), steps, owners
+
+
+def encoded_owners(transformer: ColumnTransformer) -> list[str]:
+    """The feature behind each column of the fitted transformer's output, in order (no
+    fast form needed: a step without one maps column to column)."""
+    return [name for *_, owners in _fitted_groups(transformer) for name in owners]
+
+
 def _groups(transformer: ColumnTransformer) -> list[_Group]:
     if transformer.remainder != "drop":
         raise NoFastForm(
             f"the ColumnTransformer's remainder is {transformer.remainder!r}, not 'drop'"
         )
-    groups = []
-    for _, fitted, columns in transformer.transformers_:
-        if fitted == "drop":
-            continue
-        steps = [s for _, s in fitted.steps] if isinstance(fitted, Pipeline) else [fitted]
-        numeric = not any(isinstance(s, OneHotEncoder) for s in steps)
-        owners = list(columns)
-        for step in steps:
-            owners = _owners(step, owners)
-        groups.append(_Group(list(columns), [_step(s) for s in steps], numeric, owners))
-    return groups
+    return [
+        _Group(columns, [_step(s) for s in steps], _numeric(steps), owners)
+        for columns, steps, owners in _fitted_groups(transformer)
+    ]
+
+
+def _numeric(steps: list[Any]) -> bool:
+    return not any(isinstance(s, OneHotEncoder) for s in steps)
 
 
 def _forest(forest: RandomForestClassifier) -> Callable[[np.ndarray], np.ndarray]:

@@ -126,11 +126,7 @@ class Scorer:
         self.typical_words = {name: _words(value) for name, value in self.typical.items()}
         self.known_levels = {f.name: frozenset(f.levels or ()) for f in self.spec.features}
         self.codes = catalogue(self.spec)
-        self.ordered = {
-            f.name
-            for f in self.spec.features
-            if f.type in ORDERED
-        }
+        self.ordered = {f.name for f in self.spec.features if f.type in ORDERED}
         # Adverse reasons for flagged customers only, or for everyone (a setting).
         self.adverse_for_all = get_settings().adverse_reasons == "all"
         self.fast, self.fast_unavailable = _fast_path(pipeline)

@@ -25,6 +25,21 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from jobs.draft import draft_spec, write_draft
+
+    draft = draft_spec(
+        args.data, args.target, args.positive, args.id_column, args.transactions, args.out
+    )
+    log = get_logger("init")
+    for warning in draft.warnings:
+        log.warning(f"warning: {warning}")
+    write_draft(draft)
+    for line in draft.summary():
+        log.info(line)
+    return 0
+
+
 def _cmd_quality(args: argparse.Namespace) -> int:
     from jobs import quality
 
@@ -261,6 +276,14 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--quick", action="store_true", help="small search (smoke runs)")
         if name == "score":
             _scaleout_arguments(p, engine_default=None)
+    p = sub.add_parser("init", help="draft a spec (YAML) from your own CSV, to review")
+    p.add_argument("data", type=Path, help="CSV: one row per customer, with the target column")
+    p.add_argument("--target", required=True, help="the column that holds the outcome")
+    p.add_argument("--positive", required=True, help="the target value that is the risk event")
+    p.add_argument("--id", dest="id_column", help="the customer id column (default: guessed)")
+    p.add_argument("--transactions", type=Path, help="raw transactions CSV of those customers")
+    p.add_argument("--out", type=Path, help="spec to write (default: <data folder>/<stem>.yaml)")
+    p.set_defaults(func=_cmd_init)
     p = sub.add_parser("features", help="per-customer features from raw transactions at scale")
     p.add_argument("use_case", help="built-in name or spec path")
     _scaleout_arguments(p, engine_default="local")

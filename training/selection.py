@@ -18,7 +18,7 @@ import pandas as pd
 from core import metrics
 from core.spec import Spec
 from features.tabular import columns_from_frame
-from model.fastpath import FastPath, NoFastForm, derive
+from model.fastpath import NoFastForm, derive, encoded_owners
 
 if TYPE_CHECKING:  # typing only: train.py imports this module
     from training.train import CVResult
@@ -67,12 +67,12 @@ def sign_breaches(spec: Spec, pipeline: Any) -> dict[str, str]:
     zero). The scaler divides by a positive scale, so the sign is the raw feature's.
     Returns feature -> what is wrong."""
     weights = pipeline.steps[-1][1].estimator_.coef_[0]
-    columns_of = FastPath.derive(pipeline).columns_of
+    owners = encoded_owners(pipeline.steps[0][1])
     breaches = {}
     for feature in spec.features:
-        if not feature.monotone or feature.name not in columns_of:
+        if not feature.monotone or feature.name not in owners:
             continue
-        weight = float(weights[columns_of[feature.name][0]])  # the value, before any indicator
+        weight = float(weights[owners.index(feature.name)])  # the value, before any indicator
         if weight * feature.direction < 0:
             breaches[feature.name] = (
                 f"{feature.name}: coefficient {weight:+.4g} where the spec says {feature.monotone}"

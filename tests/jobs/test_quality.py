@@ -350,3 +350,13 @@ def test_without_transactions_or_rows_to_score_only_the_features_are_drawn(tmp_p
     ]
     assert not any("to be scored" in p.caption for p in plots)
     assert sorted(p.name for p in folder.iterdir()) == sorted(Path(p.file).name for p in plots)
+
+
+def test_cohort_shift_of_a_number_column_with_stray_text_counts_the_numbers():
+    labeled = pd.Series(["1", "2", "?", "4"] * 30)  # "?" is what an export writes for blank
+    scored = pd.Series(["1", "n/a", "3"] * 20)
+    shift = quality.cohort_psi(labeled, scored, categorical=False)
+    numbers_only = quality.cohort_psi(
+        pd.Series([1.0, 2.0, 4.0] * 30), pd.Series([1.0, 3.0] * 20), categorical=False
+    )
+    assert shift == pytest.approx(numbers_only)
