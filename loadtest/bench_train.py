@@ -110,23 +110,25 @@ def train_once(tree: Path, spec: Path | str, home: Path, quick: bool) -> dict[st
         "champion": report["champion"]["candidate"],
         "family": report["champion"]["family"],
         "tag": report["model_tag"],
-        "serving_us": _serving_us(report["model_tag"], home),
+        "serving_us": _serving_us(report["model_tag"], Path(tree, spec), home),
     }
 
 
-def _serving_us(tag: str, home: Path) -> dict[str, float]:
+def _serving_us(tag: str, spec: Path, home: Path) -> dict[str, float]:
     """The stored model's fast-path cost, measured by this tree's code in a child process
     (the model store is chosen per process)."""
     out = _run(
-        [sys.executable, "-m", "loadtest.bench_train", "--measure", tag],
+        [sys.executable, "-m", "loadtest.bench_train", "--measure", tag, "--spec", str(spec)],
         REPO,
         {"BENTOML_HOME": str(home / "store")},
     )
     return json.loads(out.strip().splitlines()[-1])
 
 
-def measure(tag: str) -> dict[str, float]:
-    """Serving cost of a stored model on 200 rows of its own test split."""
+def measure(tag: str, spec_file: Path) -> dict[str, float]:
+    """Serving cost of a stored model on 200 rows of its own test split (the data read
+    through the spec it was trained from)."""
+    from core.spec import load_spec
     from features.tabular import prepare_frame
     from model import store
     from model.scorer import find_model
@@ -134,9 +136,8 @@ def measure(tag: str) -> dict[str, float]:
     from training.train import assemble
 
     model = find_model(tag)
-    card = store.card(model)
-    spec = card.spec
-    data = assemble(spec)
+    spec = store.card(model).spec
+    data = assemble(load_spec(spec_file))
     X = prepare_frame(data.frame, spec)[(data.split == "test").to_numpy()].iloc[:200]
     return serving_cost(spec, store.load_pipeline(model), X)
 
@@ -186,15 +187,15 @@ def render(report: dict[str, Any]) -> str:
                 [
                     name,
                     t,
-                    r["seconds"],
+                    cell(r["seconds"], ".1f"),
                     f"{r['metric']} {cell(r['cv'])}",
                     r["test_roc_auc"],
                     r["test_ece_before"],
                     r["test_ece_after"],
                     r["calibration"],
                     r["family"],
-                    r["serving_us"]["single"],
-                    r["serving_us"]["batch_1000"],
+                    cell(r["serving_us"]["single"], ".1f"),
+                    cell(r["serving_us"]["batch_1000"], ".2f"),
                 ]
             )
     speed = [
@@ -237,9 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="QUICK budget, the user table only")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # child: one model's cost
+    parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
-        print(json.dumps(measure(args.measure)))
+        print(json.dumps(measure(args.measure, args.spec)))
         return 0
     use_cases = [] if args.smoke else [u for u in args.use_cases.split(",") if u]
     out = args.out or (DEFAULT_OUT / "smoke" if args.smoke else DEFAULT_OUT)

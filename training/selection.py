@@ -28,7 +28,7 @@ RULE = (
     "cross-validated score is within one standard error of the best"
 )
 BATCH_ROWS = 1_000
-_ROUNDS, _SINGLE_CALLS = 5, 200
+_ROUNDS, _SINGLE_CALLS = 3, 100
 
 
 def _best_round(call, rounds: int, calls: int) -> float:

@@ -195,20 +195,53 @@ def stratified_sample(rows: np.ndarray, y: np.ndarray, limit: int, seed: int) ->
 # ---------------------------------------------------------------- model choice
 
 
+class EncodedFolds:
+    """Each CV fold's rows encoded once per transformer: every candidate of a family reads
+    the same fitted transformer on the same fold (it depends on the spec, the flavour and
+    the rows only), so it is fitted once, not once per candidate. Pipeline fit and
+    predict do exactly this in sequence, so the scores are the same."""
+
+    def __init__(self, X: pd.DataFrame, y: np.ndarray, seed: int, folds: int):
+        self.X, self.y = X, y
+        self.splits = list(_folds(X, y, seed, folds))
+        self._encoded: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def encoded(self, key: tuple, transformer: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if (key, k) not in self._encoded:  # folds run side by side: each thread its own k
+            fit_rows, eval_rows = self.splits[k]
+            fitted = clone(transformer)
+            fit_z = fitted.fit_transform(self.X.iloc[fit_rows])
+            self._encoded[key, k] = fit_z, fitted.transform(self.X.iloc[eval_rows])
+        return self._encoded[key, k]
+
+
 def cross_validate(
-    spec: Spec, candidate: Candidate, X: pd.DataFrame, y: np.ndarray, seed: int, folds: int
+    spec: Spec,
+    candidate: Candidate,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    folds: int,
+    encoded: EncodedFolds | None = None,
 ) -> CVResult:
     """Out-of-fold probabilities and per-fold scores; every transform is fitted inside folds,
     the folds side by side (one thread each: the fits release the GIL)."""
     start = time.perf_counter()
     oof = np.zeros(len(y))
     pipeline = make_pipeline(spec, candidate, seed)
+    splits = encoded.splits if encoded else list(_folds(X, y, seed, folds))
+    key = (candidate.family, candidate.dropped)
 
-    def held_out(fit_rows: np.ndarray, eval_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        model = clone(pipeline).fit(X.iloc[fit_rows], y[fit_rows])
-        return eval_rows, model.predict_proba(X.iloc[eval_rows])[:, 1]
+    def held_out(k: int) -> tuple[np.ndarray, np.ndarray]:
+        fit_rows, eval_rows = splits[k]
+        if encoded is None:
+            model = clone(pipeline).fit(X.iloc[fit_rows], y[fit_rows])
+            return eval_rows, model.predict_proba(X.iloc[eval_rows])[:, 1]
+        fit_z, eval_z = encoded.encoded(key, pipeline.steps[0][1], k)
+        model = clone(pipeline.steps[-1][1]).fit(fit_z, y[fit_rows])
+        return eval_rows, model.predict_proba(eval_z)[:, 1]
 
-    fold_jobs = (delayed(held_out)(f, e) for f, e in _folds(X, y, seed, folds))
+    fold_jobs = (delayed(held_out)(k) for k in range(len(splits)))
     for eval_rows, p in Parallel(n_jobs=CV_THREADS, prefer="threads")(fold_jobs):
         oof[eval_rows] = p
     return _cv_result(spec, candidate, X, y, seed, folds, oof, time.perf_counter() - start)
@@ -272,6 +305,7 @@ def search(
     winners: dict[str, CVResult] = {}
     constraint_notes: dict[str, str] = {}
     folds = budget.folds_for(len(y))
+    encoded = EncodedFolds(X, y, seed, folds)
     for family in FAMILIES:
         reason = unable(spec, family)
         if reason:
@@ -282,17 +316,19 @@ def search(
         for candidate in search_space(family, seed, budget.configs_per_family):
             if family == "xgboost":
                 candidate = boosting_rounds(spec, candidate, X, y, seed)
-            results.append(_logged(spec, cross_validate(spec, candidate, X, y, seed, folds)))
+            result = cross_validate(spec, candidate, X, y, seed, folds, encoded)
+            results.append(_logged(spec, result))
         best = best_of(spec, results)
         for method in METHODS[1:]:
             candidate = Candidate(family, best.candidate.params, method)
-            results.append(_logged(spec, cross_validate(spec, candidate, X, y, seed, folds)))
+            result = cross_validate(spec, candidate, X, y, seed, folds, encoded)
+            results.append(_logged(spec, result))
         tried += results
         winner = best_of(spec, [best, *results[-2:]])
         if family == "logistic_regression":
             _, held, why = fit_held(spec, winner.candidate, X, y, seed)
             if why:
-                winner = _logged(spec, cross_validate(spec, held, X, y, seed, folds))
+                winner = _logged(spec, cross_validate(spec, held, X, y, seed, folds, encoded))
                 tried.append(winner)
                 constraint_notes[family] = "; ".join(why)
                 log(f"  {family}: {constraint_notes[family]}")
@@ -545,7 +581,7 @@ def train_use_case(
     majority = metrics.evaluate(y_test, np.full(len(y_test), y_train.mean()), threshold, spec.costs)
     baseline_rows = stratified_sample(np.arange(len(y_search)), y_search, BASELINE_MAX_ROWS, SEED)
     singles = single_feature_baselines(
-        spec, X_search.iloc[baseline_rows], y_search[baseline_rows], SEED, folds
+        spec, X_search.iloc[baseline_rows], y_search[baseline_rows], SEED, min(folds, 3)
     )
     best_single = singles[0]["feature"]
     single_model = fit_single_feature(spec, best_single, X_train, y_train)

@@ -6,11 +6,12 @@ import json
 import numpy as np
 import pytest
 
+from features.tabular import prepare_frame
 from model import store
 from model.scorer import find_model
 from training.candidates import Candidate
 from training.selection import RULE, choose
-from training.train import CVResult, refit_rule
+from training.train import CVResult, EncodedFolds, assemble, cross_validate, refit_rule
 
 COSTS = {"fast": 20.0, "middling": 150.0, "slow": 400.0, "fastest": 5.0}
 
@@ -92,3 +93,22 @@ def test_the_report_states_rule_calibration_and_refit(trained_tag, trained_repor
 def test_the_constraints_reached_the_built_in_specs(builtin_spec):
     for name in ("credit_risk", "default", "offboarding"):
         assert any(f.monotone for f in builtin_spec(name).features), name
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        Candidate("logistic_regression", {"C": 1.0}, "weights"),
+        Candidate("random_forest", {"max_depth": 6}),
+        Candidate("xgboost", {"n_estimators": 30}, "undersample"),
+    ],
+    ids=lambda c: c.family,
+)
+def test_folds_encoded_once_score_exactly_as_whole_pipelines(builtin_spec, candidate):
+    spec = builtin_spec("filing_dropoff")
+    data = assemble(spec)
+    X, y = prepare_frame(data.frame, spec).iloc[:1500], data.y[:1500]
+    alone = cross_validate(spec, candidate, X, y, seed=0, folds=3)
+    shared = cross_validate(spec, candidate, X, y, 0, 3, EncodedFolds(X, y, 0, 3))
+    np.testing.assert_array_equal(shared.oof, alone.oof)
+    assert shared.fold_scores == alone.fold_scores
