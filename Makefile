@@ -113,8 +113,8 @@ image-smoke: ## Run USE_CASE's image on 127.0.0.1, send examples/<use case>.json
 loadtest: $(STAMP) ## Locust: briefs' traffic, 10x, capacity ramp on a local server -> reports/loadtest/ (SMOKE=1: seconds)
 	$(PY) -m loadtest.run --use-case $(SERVE_USE_CASE) $(if $(SMOKE),--smoke)
 
-bench: $(STAMP) ## Serving benchmark: in process, riskbento vs FastAPI peers, settings sweep -> reports/bench/ (SMOKE=1: ~1 min)
-	$(PY) -m loadtest.bench $(if $(USE_CASE),--use-case $(USE_CASE)) $(if $(SMOKE),--smoke)
+bench: $(STAMP) ## Serving benchmark vs FastAPI peers: credit_risk + filing_dropoff (USE_CASE=all or a,b; one use case adds the settings sweep) -> reports/bench/serving_all.md [DURATION=s CONCURRENCY=8,32,64 SMOKE=1]
+	$(PY) -m loadtest.bench $(if $(USE_CASE),--use-case $(USE_CASE)) $(if $(DURATION),--duration $(DURATION)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(SMOKE),--smoke)
 
 bench-scaleout: $(STAMP) ## local vs Dask vs Spark at 10M and 50M transactions, stage times, cost model -> reports/bench/ (SMOKE=1: minutes)
 	test -f data/credit_risk/labels.csv || $(PY) -m riskbento data credit_risk

@@ -22,11 +22,21 @@ c. **Settings sweep**: riskbento restarted with other worker counts and batching
 Ratios (riskbento ÷ plain peer, ÷ tuned peer; served rows/s ÷ in-process rows/s) and
 the targets are reported, never asserted. Writes `serving_<use case>.json`, `.md` and
 `.png` under `reports/bench/` (`reports/bench/smoke/` with --smoke), with the servers'
-logs beside them, and prints the tables.
+logs in `serving_logs/<use case>/`, and prints the tables.
 
-    python -m loadtest.bench                                # filing_dropoff, ~9 minutes
-    python -m loadtest.bench --use-case credit_risk --duration 5
+Several use cases (`--use-case credit_risk,filing_dropoff`, the default, or `all` for
+every built-in) run one after the other, each as above with its model `<name>:latest`,
+and the settings sweep is skipped for all of them unless `--sweep` is given (a single
+use case sweeps unless `--no-sweep`). After them, `serving_all.md` and `.json` (also
+printed) put one row per use case side by side (`loadtest/bench_table.py`), every number
+read from that use case's report; `--table-only` rebuilds them from the
+`serving_<name>.json` files already in the output folder without measuring anything.
+
+    python -m loadtest.bench                                # credit_risk + filing_dropoff
+    python -m loadtest.bench --use-case all --concurrency 8,32,64 --duration 6
+    python -m loadtest.bench --use-case credit_risk --duration 5   # + the settings sweep
     python -m loadtest.bench --smoke                        # every step, a second each
+    python -m loadtest.bench --table-only                   # serving_all from saved reports
 """
 
 from __future__ import annotations
@@ -52,15 +62,16 @@ import psutil
 from core.logs import get_logger, setup
 from core.machine import machine_facts, package_versions
 from core.markdown import table
-from core.names import PROJECT_ROOT
-from loadtest import peers
+from core.names import BUILTIN_USE_CASES, PROJECT_ROOT, SPEC_SUFFIXES
+from loadtest import bench_table, peers
 from loadtest.loadgen import nearest_rank
 from loadtest.process import ServerProcess, bentoml_serve, free_port, http
 from loadtest.run import build_payloads
 from model import store
-from model.scorer import find_model
+from model.scorer import ModelNotFound, find_model
 
-DEFAULT_USE_CASE = "filing_dropoff"
+DEFAULT_USE_CASES = ("credit_risk", "filing_dropoff")
+ALL_USE_CASES = "all"  # --use-case all: every built-in
 BATCH_SIZES = (1, 10, 100, 1_000, 10_000)
 BIG_BODY = 1_000  # records per /predict_batch body (the service's limit)
 REQUEST_TIMEOUT_S = 15.0  # the load generator's; riskbento's own is shorter (settings)
@@ -72,7 +83,7 @@ VERSIONS = (
 
 # Targets of the performance issue: reported as met / not met, never asserted.
 TARGET_VS_PLAIN = 10.0  # /predict req/s at c=32 over the plain peer
-TARGET_VS_TUNED = 1.0  # ... over the tuned peer
+TARGET_VS_TUNED = 1.0  # ... over the tuned peer giving the same (full) answer
 TARGET_P99_MS = 30.0  # /predict p99 at c=32
 TARGET_BATCH_SHARE = 0.5  # served rows/s with 1,000-record bodies / in-process full pipeline
 TARGET_CONCURRENCY = 32
@@ -612,23 +623,30 @@ def targets(served: list[dict], ratio: dict[str, Any]) -> list[dict[str, Any]]:
     big = [r for r in served if r["scenario"] == RISKBENTO_SCENARIOS[2][0]]
     best_big = max(big, key=lambda r: r["rows_per_s"]) if big else None
     full_1000 = ratio["inprocess_full_pipeline_rows_per_s_at_1000"]
+    # Like for like: the tuned peer that answers what /predict answers (reasons, warnings,
+    # log); the probability-only tuned peer stays in the ratios as context.
     checks = [
         (
+            "vs_plain",
             f"/predict req/s at c={c} >= {TARGET_VS_PLAIN:g}x the plain peer",
             row and row["predict_vs_plain"],
             TARGET_VS_PLAIN,
         ),
         (
-            f"/predict req/s at c={c} >= {TARGET_VS_TUNED:g}x the tuned peer",
-            row and row["predict_vs_tuned"],
+            "vs_tuned_full",
+            f"/predict req/s at c={c} >= {TARGET_VS_TUNED:g}x the tuned peer giving the same "
+            f"full answer",
+            row and row["predict_vs_tuned_full"],
             TARGET_VS_TUNED,
         ),
         (
+            "p99",
             f"/predict p99 at c={c} <= {TARGET_P99_MS:g} ms",
             predict and predict["p99_ms"],
             -TARGET_P99_MS,
         ),
         (
+            "batch_share",
             f"/predict_batch 1,000-record bodies: served rows/s >= {TARGET_BATCH_SHARE:.0%} of "
             f"in-process full pipeline at 1,000 (best concurrency: "
             f"{best_big['concurrency'] if best_big else '–'})",
@@ -637,15 +655,75 @@ def targets(served: list[dict], ratio: dict[str, Any]) -> list[dict[str, Any]]:
         ),
     ]
     out = []
-    for name, value, bound in checks:
+    for key, name, value, bound in checks:
         if value is None:
             met = None
         elif bound < 0:
             met = value <= -bound
         else:
             met = value >= bound
-        out.append({"target": name, "value": value, "bound": abs(bound), "met": met})
+        out.append({"key": key, "target": name, "value": value, "bound": abs(bound), "met": met})
     return out
+
+
+CROSS_CONCURRENCY = (8, TARGET_CONCURRENCY, 64)  # /predict columns of the cross table
+
+
+def cross_row(report: dict[str, Any], path: Path) -> bench_table.Row:
+    """A use case's report (saved at `path`) as its row of the cross-use-case table: its
+    own numbers, ratios and targets, read, not recomputed (a missing run or peer: None)."""
+    inproc, served = report["in_process"], report["served"]
+    c = TARGET_CONCURRENCY
+    ratio = next((r for r in report["ratios"]["by_concurrency"] if r["concurrency"] == c), {})
+    predict = RISKBENTO_SCENARIOS[0][0]
+    big = [r for r in served if r["scenario"] == RISKBENTO_SCENARIOS[2][0]]
+    best_big = max(big, key=lambda r: r["rows_per_s"]) if big else None
+    big_ratio = best_big and next(
+        (r for r in report["ratios"]["by_concurrency"]
+         if r["concurrency"] == best_big["concurrency"]),
+        None,
+    )  # fmt: skip
+    at_c = _get(served, predict, c) or {}
+    champion = report.get("champion") or {}  # a report from before the card was read here
+    return bench_table.Row(
+        use_case=report["use_case"],
+        model_tag=report["model_tag"],
+        champion_family=champion.get("family"),
+        champion_candidate=champion.get("candidate"),
+        report=str(path),
+        smoke=report["smoke"],
+        workers=report["workers"],
+        settings=report["riskbento_settings"]["label"],
+        duration_s=report["plan"]["duration_s"],
+        elapsed_s=report.get("elapsed_s"),
+        load_average_at_start=report["machine"]["load_average_at_start"],
+        us_per_record={p: inproc["per_record"].get(p, {}).get("p50_us") for p in bench_table.PATHS},
+        rows_per_s_at_1000={
+            p: inproc["batches"].get(p, {}).get(str(BIG_BODY), {}).get("rows_per_s")
+            for p in bench_table.PATHS
+        },
+        predict=[
+            bench_table.PredictAt(n, run["rps"], run["p50_ms"], run["p99_ms"])
+            if (run := _get(served, predict, n))
+            else bench_table.PredictAt(n)
+            for n in CROSS_CONCURRENCY
+        ],
+        at_concurrency=c,
+        vs_plain=ratio.get("predict_vs_plain"),
+        vs_tuned_full=ratio.get("predict_vs_tuned_full"),
+        vs_tuned=ratio.get("predict_vs_tuned"),
+        server_cpu_us_per_request=at_c.get("server_cpu_us_per_request"),
+        batch_concurrency=best_big and best_big["concurrency"],
+        batch_rows_per_s=best_big and best_big["rows_per_s"],
+        batch_vs_inprocess_full=big_ratio and big_ratio["batch_1000_vs_inprocess_full_1000"],
+        targets={
+            t["key"]: bench_table.Target(t["target"], t["value"], t["bound"], t["met"])
+            for t in report["targets"]
+            if "key" in t  # reports from before the keys: their targets are not these
+        },
+        machine=report["machine"],
+        versions=report["versions"],
+    )
 
 
 RATIO_KEYS = (
@@ -914,10 +992,35 @@ def sweep_configs(chosen: Settings, smoke: bool, shadow_tag: str) -> list[Settin
     return [c for c in dict.fromkeys(candidates) if c != chosen]
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--use-case", default=DEFAULT_USE_CASE, help="built-in name or spec path")
-    parser.add_argument("--model-tag", default=None, help="default <use case>:latest")
+def use_case_list(value: str | None) -> list[str]:
+    """--use-case as a list: comma-separated names or spec paths, `all` for every built-in."""
+    if value is None:
+        return list(DEFAULT_USE_CASES)
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    every = [n for item in items for n in (BUILTIN_USE_CASES if item == ALL_USE_CASES else [item])]
+    return list(dict.fromkeys(every))
+
+
+def use_case_name(use_case: str) -> str:
+    """A built-in name as given, a spec path by its file name."""
+    return Path(use_case).stem if use_case.endswith(SPEC_SUFFIXES) else use_case
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Several use cases run one after the other, each with its model <name>:latest, "
+        "and then serving_all.md/.json put them side by side; the settings sweep runs for a "
+        "single use case unless --no-sweep, for several only with --sweep.",
+    )
+    parser.add_argument(
+        "--use-case", default=None,
+        help=f"built-in name or spec path; several comma-separated, or {ALL_USE_CASES!r} "
+        f"({', '.join(BUILTIN_USE_CASES)}); default: {','.join(DEFAULT_USE_CASES)}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--model-tag", default=None, help="default <use case>:latest; only with one use case"
+    )
     parser.add_argument("--smoke", action="store_true", help="every step, a second each")
     parser.add_argument("--duration", type=float, default=None, help="measured s per scenario")
     parser.add_argument("--workers", type=int, default=DEFAULT_SETTINGS.workers)
@@ -927,7 +1030,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--concurrency", default=None, help="comma-separated, e.g. 1,8,32,64")
     parser.add_argument("--peers", default=",".join(peers.PEERS), help="which peers to run")
-    parser.add_argument("--no-sweep", action="store_true", help="skip the settings sweep")
+    sweep = parser.add_mutually_exclusive_group()
+    sweep.add_argument(
+        "--no-sweep", action="store_true", help="skip the settings sweep (one use case)"
+    )
+    sweep.add_argument(
+        "--sweep", action="store_true",
+        help="run the settings sweep for every use case (several use cases skip it otherwise)",
+    )  # fmt: skip
     parser.add_argument(
         "--only", default="single,batch_one,batch_big",
         help="riskbento scenarios to run: single (/predict), batch_one, batch_big",
@@ -938,35 +1048,53 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="folder holding --service's module (default: the project)",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--table-only", action="store_true",
+        help=f"measure nothing: build {bench_table.STEM}.md/.json from the serving_<name>.json "
+        "files in the output folder (those of --use-case if given, else every one)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    setup()
+    args.use_cases = use_case_list(args.use_case)
+    if not args.use_cases:
+        parser.error(f"--use-case names no use case: {args.use_case!r}")
+    if args.model_tag and len(args.use_cases) > 1:
+        parser.error(
+            f"--model-tag names one model, but --use-case names {len(args.use_cases)} use "
+            f"cases ({', '.join(args.use_cases)}): give one use case with --model-tag, or drop "
+            f"--model-tag to run each with its <name>:latest"
+        )
+    return args
 
-    started = time.monotonic()
+
+def plan_of(args: argparse.Namespace) -> Plan:
     plan = SMOKE if args.smoke else FULL
     if args.duration:
         plan = replace(plan, duration_s=args.duration, sweep_duration_s=args.duration / 2)
     if args.concurrency:
         plan = replace(plan, concurrency=tuple(int(c) for c in args.concurrency.split(",")))
-    if args.no_sweep:
+    if args.no_sweep or (len(args.use_cases) > 1 and not args.sweep):
         plan = replace(plan, sweep=False)
+    return plan
+
+
+def run_use_case(
+    use_case: str, tag: str, args: argparse.Namespace, plan: Plan, out: Path
+) -> dict[str, Any]:
+    """One use case, every step; writes serving_<name>.json, .md and .png, returns the report."""
+    from model.scorer import Scorer
+
+    started = time.monotonic()
+    scorer = Scorer.from_store(tag)
+    tag, spec = scorer.tag, scorer.spec
+    work = out / "serving_logs" / spec.name
+    work.mkdir(parents=True, exist_ok=True)
     chosen = Settings(args.workers, args.batch_max_size, args.batch_max_latency_ms)
     chosen_peers = [p for p in args.peers.split(",") if p]
     only = set(args.only.split(","))
-    out = args.out or PROJECT_ROOT / "reports" / "bench" / ("smoke" if args.smoke else "")
-    out.mkdir(parents=True, exist_ok=True)
-    work = out / "serving_logs"
-    work.mkdir(exist_ok=True)
-    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
-
-    from model.scorer import Scorer
-
-    use_case_name = Path(args.use_case).stem if args.use_case.endswith(".yaml") else args.use_case
-    scorer = Scorer.from_store(args.model_tag or f"{use_case_name}:latest")
-    tag, spec = scorer.tag, scorer.spec
     machine = machine_facts()
     log(f"{spec.name} ({tag}) on {machine['cores']} cores ({machine['cpu_model']}), "
         f"load average {machine['load_average_at_start']}")  # fmt: skip
-    records, source = load_records(args.use_case, scorer.tag, spec, limit=1_000)
+    records, source = load_records(use_case, scorer.tag, spec, limit=1_000)
     log(f"{len(records)} records from {source}")
 
     inproc = in_process(scorer, records, plan)
@@ -1048,6 +1176,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {
         "use_case": spec.name,
         "model_tag": tag,
+        "champion": {
+            "family": scorer.card.champion.family,
+            "candidate": scorer.card.champion.candidate,
+        },
         "smoke": args.smoke,
         "machine": machine,
         "versions": package_versions(VERSIONS),
@@ -1078,6 +1210,68 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(text, flush=True)
     log(f"wrote {out / stem}.json, .md, .png in {report['elapsed_s']:.0f} s")
     return report
+
+
+def _named(report: Path) -> str:
+    return report.stem.removeprefix("serving_")
+
+
+def saved_reports(out: Path, names: list[str] | None) -> list[tuple[dict[str, Any], Path]]:
+    """The serving_<name>.json files in `out`: those named (in that order), else every one."""
+    if names is None:
+        found = [p for p in out.glob("serving_*.json") if p.stem != bench_table.STEM]
+        order = {name: i for i, name in enumerate(BUILTIN_USE_CASES)}
+        paths = sorted(found, key=lambda p: (order.get(_named(p), len(order)), _named(p)))
+    else:
+        paths = [out / f"serving_{name}.json" for name in names]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise SystemExit(f"no report {', '.join(missing)}: run `make bench` for it first")
+    if not paths:
+        raise SystemExit(f"no serving_<use case>.json in {out}: run `make bench` first")
+    return [(json.loads(p.read_text()), p) for p in paths]
+
+
+def write_table(reports: list[tuple[dict[str, Any], Path]], out: Path) -> Path:
+    path, text = bench_table.write([cross_row(r, p) for r, p in reports], out)
+    print(text, flush=True)
+    log(f"wrote {path} and {path.with_suffix('.md')}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every use case asked for, one after the other, then the cross-use-case table."""
+    args = parse(argv)
+    setup()
+    out = args.out or PROJECT_ROOT / "reports" / "bench" / ("smoke" if args.smoke else "")
+    names = [use_case_name(u) for u in args.use_cases]
+    if args.table_only:
+        reports = saved_reports(out, names if args.use_case else None)
+        write_table(reports, out)
+        return [report for report, _ in reports]
+
+    tags = [args.model_tag or f"{name}:latest" for name in names]
+    missing = []
+    for tag in tags:  # every one before anything runs, not after the first use case's run
+        try:
+            find_model(tag)
+        except ModelNotFound as err:
+            missing.append(str(err))
+    if missing:
+        raise SystemExit("\n".join(missing))
+    plan = plan_of(args)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+    reports = []
+    for i, (use_case, tag) in enumerate(zip(args.use_cases, tags, strict=True), 1):
+        log(f"use case {i} of {len(tags)}: {use_case} ({tag})")
+        report = run_use_case(use_case, tag, args, plan, out)
+        reports.append((report, Path(report["files"]["json"])))
+    if len(reports) > 1:
+        write_table(reports, out)
+    else:
+        log(f"one use case: {bench_table.STEM}.md left as it was (--table-only rebuilds it)")
+    return [report for report, _ in reports]
 
 
 if __name__ == "__main__":

@@ -7,8 +7,22 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
+from xgboost import XGBClassifier
 
 METHODS = ("none", "weights", "undersample")
+
+
+def sigmoid(margin: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(margin, dtype=np.float64)))
+
+
+def seen_probability(estimator, X) -> np.ndarray:
+    """The fitted estimator's probability of the risk event. XGBoost's is taken from its
+    margin with a float64 sigmoid (XGBoost's own is float32): its margin is what the fast
+    path reproduces bit for bit, so both paths then agree."""
+    if isinstance(estimator, XGBClassifier):
+        return sigmoid(estimator.predict(X, output_margin=True))
+    return estimator.predict_proba(X)[:, 1]
 
 
 class RebalancedClassifier(ClassifierMixin, BaseEstimator):
@@ -74,7 +88,7 @@ class RebalancedClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         check_is_fitted(self, "estimator_")
         X = validate_data(self, X, reset=False, ensure_all_finite=False)
-        positive = self.correct(self.estimator_.predict_proba(X)[:, 1], self.log_odds_shift_)
+        positive = self.correct(seen_probability(self.estimator_, X), self.log_odds_shift_)
         return np.column_stack([1 - positive, positive])
 
     @staticmethod

@@ -133,3 +133,20 @@ def test_a_step_without_fast_form_is_refused_with_its_name():
 
     with pytest.raises(NoFastForm, match="FunctionTransformer"):
         FastPath.derive(Pipeline([("f", FunctionTransformer()), ("m", FunctionTransformer())]))
+
+
+def test_xgboost_trees_walked_with_numpy_give_xgboosts_margin_bit_for_bit():
+    from model.fastpath import WALK_MAX_CELLS, _boosted_margin
+
+    frame, y = toy_frame(n=2000)
+    model = make_pipeline(SPEC, Candidate("xgboost", {"n_estimators": 60}), seed=0)
+    model.fit(prepare_frame(frame, SPEC), y)
+    transformer, inner = model.steps[0][1], model.steps[-1][1].estimator_
+    probe = pd.concat([frame, EDGES], ignore_index=True)
+    Z = transformer.transform(prepare_frame(probe, SPEC))
+    walk = _boosted_margin(inner)
+    booster = inner.get_booster()
+    np.testing.assert_array_equal(walk(Z), booster.inplace_predict(Z, predict_type="margin"))
+    # Past WALK_MAX_CELLS XGBoost's own predictor runs: a record's margin is the same.
+    many = np.tile(Z, (WALK_MAX_CELLS // (60 * len(Z)) + 2, 1))
+    np.testing.assert_array_equal(walk(many)[: len(Z)], walk(Z))
