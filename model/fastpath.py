@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -33,7 +32,7 @@ Columns = dict[str, np.ndarray]  # feature name -> float array (numbers) or obje
 Block = Callable[[np.ndarray], np.ndarray]
 
 
-# Rows x trees up to which walking the forest with numpy beats scikit-learn's own loop,
+# Rows x trees up to which walking the trees with numpy beats XGBoost's own predictor,
 # whose fixed cost per call dominates small batches (make bench measures both paths).
 WALK_MAX_CELLS = 200_000
 
@@ -142,58 +141,9 @@ def _numeric(steps: list[Any]) -> bool:
     return not any(isinstance(s, OneHotEncoder) for s in steps)
 
 
-def _forest(forest: RandomForestClassifier) -> Callable[[np.ndarray], np.ndarray]:
-    """All trees walked at once, one level per numpy step, on the fitted trees' own arrays.
-
-    The trees' nodes are laid end to end in flat arrays (a leaf's children point to
-    itself, so walking on from a leaf stays there). Like scikit-learn, inputs are compared
-    as float32 against the float64 thresholds and a blank goes where the tree learned
-    blanks go, so the leaves reached are the same."""
-    trees = [e.tree_ for e in forest.estimators_]
-    roots = np.cumsum([0] + [t.node_count for t in trees[:-1]])
-    nodes = [np.arange(t.node_count) for t in trees]
-
-    def flat(parts: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(parts)
-
-    is_leaf = flat([t.children_left < 0 for t in trees])
-    own = flat([root + n for root, n in zip(roots, nodes, strict=True)])
-    left = np.where(
-        is_leaf, own, flat([r + t.children_left for r, t in zip(roots, trees, strict=True)])
-    )
-    right = np.where(
-        is_leaf, own, flat([r + t.children_right for r, t in zip(roots, trees, strict=True)])
-    )
-    feature = np.where(is_leaf, 0, flat([t.feature for t in trees]))
-    threshold = flat([t.threshold for t in trees])
-    blank_left = flat([t.missing_go_to_left.astype(bool) for t in trees])
-    event = flat([t.value[:, 0, 1] for t in trees])  # class 1's share at each node
-    depth = max(t.max_depth for t in trees)
-
-    def predict(X: np.ndarray) -> np.ndarray:
-        if len(X) * len(trees) > WALK_MAX_CELLS:
-            # Large batches: scikit-learn's compiled walk (apply: the leaf each tree reaches)
-            # wins over numpy temporaries; the leaves are averaged below, the same way as
-            # after the numpy walk, so a record's probability never depends on its batch.
-            leaf = np.ascontiguousarray(roots + forest.apply(X.astype(np.float32)))  # rows x trees
-            return event[leaf].sum(axis=1) / len(trees)
-        X32 = X.astype(np.float32).astype(np.float64)
-        rows = np.arange(len(X))[:, None]
-        node = np.broadcast_to(roots, (len(X), len(trees)))
-        for _ in range(depth):
-            value = X32[rows, feature[node]]
-            go_left = np.where(np.isnan(value), blank_left[node], value <= threshold[node])
-            node = np.where(go_left, left[node], right[node])
-        return event[node].sum(axis=1) / len(trees)
-
-    return predict
-
-
 def _model(model: RebalancedClassifier) -> Callable[[np.ndarray], np.ndarray]:
     """Probability of the risk event as the fitted model sees it (before prior correction)."""
     inner = model.estimator_
-    if isinstance(inner, RandomForestClassifier):
-        return _forest(inner)
     if isinstance(inner, LogisticRegression):
         weights, bias = inner.coef_[0], inner.intercept_[0]
         # Row by row (einsum's loop, not BLAS): a record's probability is then bit for bit

@@ -45,12 +45,12 @@ from training import fairness
 from training.calibrate import choose_calibrator
 from training.candidates import (
     FAMILIES,
+    SEARCH,
     Candidate,
     boosting_rounds,
     make_pipeline,
     search_space,
     soft_vote,
-    unable,
 )
 from training.document import document_paths, write_document
 from training.monotone import breaches as monotone_breaches
@@ -230,7 +230,7 @@ def cross_validate(
     oof = np.zeros(len(y))
     pipeline = make_pipeline(spec, candidate, seed)
     splits = encoded.splits if encoded else list(_folds(X, y, seed, folds))
-    key = (candidate.family, candidate.dropped)
+    key = (SEARCH[candidate.family][0], candidate.dropped)  # the transformer's flavour
 
     def held_out(k: int) -> tuple[np.ndarray, np.ndarray]:
         fit_rows, eval_rows = splits[k]
@@ -299,19 +299,14 @@ def search(
 ) -> tuple[dict[str, CVResult], list[CVResult], dict[str, str]]:
     """Per family: the best settings (XGBoost's rounds by early stopping), then each
     imbalance method on them; then the soft-vote ensemble of the family winners. Returns
-    the winner per family (and the ensemble), every result tried, and the families that
-    are not candidates, with why (monotone constraints they cannot be held to)."""
+    the winner per family (and the ensemble), every result tried, and what the spec's
+    monotone constraints changed (features a logistic regression dropped, and why)."""
     tried: list[CVResult] = []
     winners: dict[str, CVResult] = {}
     constraint_notes: dict[str, str] = {}
     folds = budget.folds_for(len(y))
     encoded = EncodedFolds(X, y, seed, folds)
     for family in FAMILIES:
-        reason = unable(spec, family)
-        if reason:
-            constraint_notes[family] = reason
-            log(f"  {reason}")
-            continue
         results = []
         for candidate in search_space(family, seed, budget.configs_per_family):
             if family == "xgboost":

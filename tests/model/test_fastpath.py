@@ -135,11 +135,12 @@ def test_a_step_without_fast_form_is_refused_with_its_name():
         FastPath.derive(Pipeline([("f", FunctionTransformer()), ("m", FunctionTransformer())]))
 
 
-def test_xgboost_trees_walked_with_numpy_give_xgboosts_margin_bit_for_bit():
+@pytest.mark.parametrize("family", ["xgboost", "random_forest"])  # the forest: XGBoost's RF mode
+def test_xgboost_trees_walked_with_numpy_give_xgboosts_margin_bit_for_bit(family):
     from model.fastpath import WALK_MAX_CELLS, _boosted_margin
 
     frame, y = toy_frame(n=2000)
-    model = make_pipeline(SPEC, Candidate("xgboost", {"n_estimators": 60}), seed=0)
+    model = make_pipeline(SPEC, Candidate(family, {"n_estimators": 60}), seed=0)
     model.fit(prepare_frame(frame, SPEC), y)
     transformer, inner = model.steps[0][1], model.steps[-1][1].estimator_
     probe = pd.concat([frame, EDGES], ignore_index=True)

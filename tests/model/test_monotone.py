@@ -11,7 +11,7 @@ from test_fastpath import SPEC, toy_frame  # the same toy spec and data
 from core.spec import FeatureType, parse_spec
 from features.tabular import columns_from_frame, prepare_frame
 from model.scorer import Scorer
-from training.candidates import Candidate, make_pipeline, unable
+from training.candidates import Candidate, make_pipeline
 from training.selection import sign_breaches
 from training.train import assemble, fit_held
 
@@ -75,11 +75,14 @@ def test_xgboost_is_constrained_while_it_fits():
     assert (p[1] <= p[0] + 1e-12).all()  # the data says flag raises risk; the spec wins
 
 
-def test_a_forest_is_not_a_candidate_under_constraints_and_says_why():
-    reason = unable(_constrained(income="increasing"), "random_forest")
-    assert "random_forest cannot be held to monotone constraints (income increasing)" in reason
-    assert unable(SPEC, "random_forest") is None
-    assert unable(_constrained(income="increasing"), "xgboost") is None
+def test_the_forest_is_held_to_the_constraints_too():
+    frame, y = toy_frame()
+    X = prepare_frame(frame, SPEC)
+    spec = _constrained(flag="decreasing")
+    model, held, why = fit_held(spec, Candidate("random_forest", {"max_depth": 6}), X, y, 0)
+    assert held.dropped == () and why == []
+    p = [model.predict_proba(X.assign(flag=v))[:, 1] for v in (0.0, 1.0)]
+    assert (p[1] <= p[0] + 1e-12).all()  # the data says flag raises risk; the spec wins
 
 
 def test_monotone_on_a_category_is_refused_with_the_feature_named():
