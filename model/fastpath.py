@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -141,9 +142,59 @@ def _numeric(steps: list[Any]) -> bool:
     return not any(isinstance(s, OneHotEncoder) for s in steps)
 
 
+def _forest(forest: RandomForestClassifier) -> Callable[[np.ndarray], np.ndarray]:
+    """Models stored before the forest became XGBoost's random-forest mode: scikit-learn's
+    forest. All trees walked at once, one level per numpy step, on the fitted trees' own arrays.
+
+    The trees' nodes are laid end to end in flat arrays (a leaf's children point to
+    itself, so walking on from a leaf stays there). Like scikit-learn, inputs are compared
+    as float32 against the float64 thresholds and a blank goes where the tree learned
+    blanks go, so the leaves reached are the same."""
+    trees = [e.tree_ for e in forest.estimators_]
+    roots = np.cumsum([0] + [t.node_count for t in trees[:-1]])
+    nodes = [np.arange(t.node_count) for t in trees]
+
+    def flat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts)
+
+    is_leaf = flat([t.children_left < 0 for t in trees])
+    own = flat([root + n for root, n in zip(roots, nodes, strict=True)])
+    left = np.where(
+        is_leaf, own, flat([r + t.children_left for r, t in zip(roots, trees, strict=True)])
+    )
+    right = np.where(
+        is_leaf, own, flat([r + t.children_right for r, t in zip(roots, trees, strict=True)])
+    )
+    feature = np.where(is_leaf, 0, flat([t.feature for t in trees]))
+    threshold = flat([t.threshold for t in trees])
+    blank_left = flat([t.missing_go_to_left.astype(bool) for t in trees])
+    event = flat([t.value[:, 0, 1] for t in trees])  # class 1's share at each node
+    depth = max(t.max_depth for t in trees)
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        if len(X) * len(trees) > WALK_MAX_CELLS:
+            # Large batches: scikit-learn's compiled walk (apply: the leaf each tree reaches)
+            # wins over numpy temporaries; the leaves are averaged below, the same way as
+            # after the numpy walk, so a record's probability never depends on its batch.
+            leaf = np.ascontiguousarray(roots + forest.apply(X.astype(np.float32)))  # rows x trees
+            return event[leaf].sum(axis=1) / len(trees)
+        X32 = X.astype(np.float32).astype(np.float64)
+        rows = np.arange(len(X))[:, None]
+        node = np.broadcast_to(roots, (len(X), len(trees)))
+        for _ in range(depth):
+            value = X32[rows, feature[node]]
+            go_left = np.where(np.isnan(value), blank_left[node], value <= threshold[node])
+            node = np.where(go_left, left[node], right[node])
+        return event[node].sum(axis=1) / len(trees)
+
+    return predict
+
+
 def _model(model: RebalancedClassifier) -> Callable[[np.ndarray], np.ndarray]:
     """Probability of the risk event as the fitted model sees it (before prior correction)."""
     inner = model.estimator_
+    if isinstance(inner, RandomForestClassifier):
+        return _forest(inner)
     if isinstance(inner, LogisticRegression):
         weights, bias = inner.coef_[0], inner.intercept_[0]
         # Row by row (einsum's loop, not BLAS): a record's probability is then bit for bit
@@ -161,7 +212,8 @@ def _boosted_margin(model: XGBClassifier) -> Callable[[np.ndarray], np.ndarray]:
     where the tree learned blanks go), the leaves added one tree after another in float32
     from the base margin, as its predictor does. One call costs a fraction of XGBoost's own
     per-call overhead for a few records; large batches use its compiled predictor, which
-    gives the same float32 margins. Checked against XGBoost when derived."""
+    gives the same float32 margins. Checked against XGBoost when derived; where it differs
+    XGBoost's own predictor is used."""
     booster = model.get_booster()
     booster.set_param({"nthread": 1})  # one request, one core: no thread pool wake-ups
     saved = json.loads(booster.save_raw("json"))["learner"]
@@ -203,33 +255,38 @@ def _boosted_margin(model: XGBClassifier) -> Callable[[np.ndarray], np.ndarray]:
         leaves = np.concatenate([np.full((len(X), 1), start), value[node]], axis=1)
         return np.cumsum(leaves, axis=1, dtype=np.float32)[:, -1]  # sequential, in float32
 
-    _check_margin(walk, booster, feature, value, X_width=int(params["num_feature"]))
+    def compiled(X: np.ndarray) -> np.ndarray:
+        return booster.inplace_predict(X, predict_type="margin")
+
+    if not _walk_agrees(walk, compiled, feature, value, int(params["num_feature"])):
+        return compiled
     return walk
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
-    depth = np.zeros(len(left), dtype=int)
-    for node in range(len(left)):  # parents come before their children in XGBoost's order
-        if left[node] >= 0:
-            depth[left[node]] = depth[right[node]] = depth[node] + 1
-    return int(depth.max())
+    """Levels below the root (node 0), followed from the root."""
+    deepest, level = 0, [0]
+    while True:
+        level = [child for n in level if left[n] >= 0 for child in (left[n], right[n])]
+        if not level:
+            return deepest
+        deepest += 1
 
 
-def _check_margin(walk, booster, feature: np.ndarray, value: np.ndarray, X_width: int) -> None:
-    """The walk against XGBoost on records made of the split values themselves (each
-    split's boundary), their neighbours and blanks: any difference and there is no fast
-    form (XGBoost then scores as before)."""
+def _walk_agrees(walk, compiled, feature: np.ndarray, value: np.ndarray, width: int) -> bool:
+    """The walk against XGBoost's predictor on records made of the split values
+    themselves (each split's boundary), their neighbours and blanks. XGBoost adds some
+    models' leaves in another order, a float32 rounding apart; such a model keeps
+    XGBoost's predictor (the fast path stays exact either way)."""
     rng = np.random.default_rng(0)
-    splits = [value[feature == j] for j in range(X_width)]
+    splits = [value[feature == j] for j in range(width)]
     probe = np.column_stack(
         [
             rng.choice(np.concatenate([s, np.nextafter(s, -np.inf), [np.nan, 0.0]]), 64)
             for s in splits
         ]
     ).astype(np.float32)
-    expected = booster.inplace_predict(probe, predict_type="margin")
-    if not np.array_equal(walk(probe), expected):
-        raise NoFastForm("XGBoost's trees, walked with numpy, differ from XGBoost's margin")
+    return bool(np.array_equal(walk(probe), compiled(probe)))
 
 
 class FastPath:

@@ -146,8 +146,29 @@ def test_xgboost_trees_walked_with_numpy_give_xgboosts_margin_bit_for_bit(family
     probe = pd.concat([frame, EDGES], ignore_index=True)
     Z = transformer.transform(prepare_frame(probe, SPEC))
     walk = _boosted_margin(inner)
+    assert walk.__name__ == "walk"  # the numpy walk, not XGBoost's predictor
     booster = inner.get_booster()
     np.testing.assert_array_equal(walk(Z), booster.inplace_predict(Z, predict_type="margin"))
     # Past WALK_MAX_CELLS XGBoost's own predictor runs: a record's margin is the same.
     many = np.tile(Z, (WALK_MAX_CELLS // (60 * len(Z)) + 2, 1))
     np.testing.assert_array_equal(walk(many)[: len(Z)], walk(Z))
+
+
+def test_a_stored_scikit_learn_forest_keeps_its_exact_fast_path():
+    """Models stored before the forest became XGBoost's random-forest mode."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    from features.tabular import build_transformer
+    from model.rebalance import RebalancedClassifier
+
+    frame, y = toy_frame()
+    forest = RandomForestClassifier(n_estimators=40, max_depth=6, random_state=0)
+    model = Pipeline(
+        [("features", build_transformer(SPEC, "forest")), ("model", RebalancedClassifier(forest))]
+    ).fit(prepare_frame(frame, SPEC), y)
+    fast = derive(model)
+    for probe in (frame, EDGES):
+        expected = model.predict_proba(prepare_frame(probe, SPEC))[:, 1]
+        got = fast.probabilities(columns_from_frame(probe, SPEC))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
