@@ -26,6 +26,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from core import metrics
 from core.card import ModelCard
@@ -242,8 +243,9 @@ def cross_validate(
         return eval_rows, model.predict_proba(eval_z)[:, 1]
 
     fold_jobs = (delayed(held_out)(k) for k in range(len(splits)))
-    for eval_rows, p in Parallel(n_jobs=CV_THREADS, prefer="threads")(fold_jobs):
-        oof[eval_rows] = p
+    with threadpool_limits(1):  # the folds are the parallelism: no BLAS threads inside them
+        for eval_rows, p in Parallel(n_jobs=CV_THREADS, prefer="threads")(fold_jobs):
+            oof[eval_rows] = p
     return _cv_result(spec, candidate, X, y, seed, folds, oof, time.perf_counter() - start)
 
 
@@ -506,15 +508,11 @@ def train_use_case(
     )
 
     folds = budget.folds_for(len(y_search))
-    if searched_all:  # the search's folds were the whole training split: the same OOF
-        champion_oof = champion
-    else:
-        champion_oof = cross_validate(
-            spec, champion.candidate, X_train, y_train, SEED, budget.folds_for(len(y_train))
-        )
-    calibrator, calibration, calibrated_oof = choose_calibrator(champion_oof.oof, y_train, SEED)
-    threshold, oof_cost = metrics.best_threshold(y_train, calibrated_oof, spec.costs)
-    at_oof = metrics.at_threshold(y_train, calibrated_oof, threshold, spec.costs)
+    # Calibrator and threshold from the champion's out-of-fold scores on the searched rows
+    # (the whole training split up to Budget.search_max_rows: plenty for both).
+    calibrator, calibration, calibrated_oof = choose_calibrator(champion.oof, y_search, SEED)
+    threshold, oof_cost = metrics.best_threshold(y_search, calibrated_oof, spec.costs)
+    at_oof = metrics.at_threshold(y_search, calibrated_oof, threshold, spec.costs)
     log(
         f"{spec.name}: calibration {calibration['method']} (CV log-loss "
         + ", ".join(f"{m} {v:.4f}" for m, v in calibration["cv_log_loss"].items())
