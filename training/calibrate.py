@@ -3,7 +3,8 @@
 The out-of-fold probabilities come from models that never saw the row they score, so a
 calibrator fitted on them learns how the model's scores relate to outcomes on new
 customers. Each method is scored the same way, on folds of those probabilities; the
-one with the lowest mean log-loss is refitted on all of them and stored in the model.
+simplest one within one standard error of the lowest mean log-loss is refitted on all of
+them and stored in the model.
 """
 
 from __future__ import annotations
@@ -40,11 +41,18 @@ def choose_calibrator(
             crossed[method][held] = calibrator.apply(oof[held])
             losses[method].append(log_loss(y[held], crossed[method][held], labels=[0, 1]))
     mean = {m: float(np.mean(v)) for m, v in losses.items() if m not in refused}
-    chosen = min(mean, key=lambda m: (mean[m], METHODS.index(m)))  # ties: the simpler
+    best = min(mean, key=mean.get)
+    margin = float(np.std(losses[best]) / np.sqrt(len(losses[best])))
+    # The simplest within one standard error of the best, as for the champion: isotonic's
+    # steps would otherwise win by noise, and a flat step hides what moved a customer's
+    # score (its reasons).
+    chosen = next(m for m in METHODS if m in mean and mean[m] <= mean[best] + margin)
     calibrator = Calibrator(chosen).fit(oof, y)
     record = {
         "method": chosen,
         "cv_log_loss": mean,
+        "rule": "the simplest (none, sigmoid, isotonic) within one standard error of the best",
+        "standard_error": margin,
         "refused": refused,
         "fitted": calibrator.describe(),
         "folds": FOLDS,

@@ -134,6 +134,12 @@ def _selection(record: dict[str, Any]) -> list[str]:
     ]
 
 
+def _rule(record: dict[str, Any]) -> str:
+    if "rule" not in record:  # reports written before the rule was recorded
+        return "the lowest"
+    return f"{record['rule']}, standard error {record['standard_error']:.4f}"
+
+
 def _calibration(record: dict[str, Any]) -> list[str]:
     losses = ", ".join(f"{m} {v:.4f}" for m, v in record["cv_log_loss"].items())
     refused = "".join(f" {m} refused: {why}." for m, why in record["refused"].items())
@@ -142,7 +148,8 @@ def _calibration(record: dict[str, Any]) -> list[str]:
         "## Calibration",
         "",
         f"Chosen: **{record['method']}**, by {record['folds']}-fold cross-validated log-loss on "
-        f"the champion's out-of-fold training scores ({losses}).{refused} The threshold is "
+        f"the champion's out-of-fold training scores ({losses}; {_rule(record)}).{refused} "
+        "The threshold is "
         "chosen on the calibrated scores. Test-split ECE before calibration "
         f"{ece['before']:.4f}, after {ece['after']:.4f} (reliability plot: calibration.png).",
         "",

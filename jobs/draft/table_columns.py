@@ -143,9 +143,9 @@ def _bounds(lo: float, hi: float, integer: bool, name: str) -> tuple[float, floa
     [0, 100]; otherwise widened by the observed span, rounded up to two significant
     digits, and a side that never crosses zero keeps zero as its bound."""
     if lo >= 0 and hi <= 1 and not integer:
-        return 0.0, 1.0, "a share: bounds 0 to 1"
+        return 0.0, 1.0, "0 to 1, a share"
     if lo >= 0 and hi <= 100 and _PERCENT_NAME.search(name):
-        return 0.0, 100.0, "a percentage: bounds 0 to 100"
+        return 0.0, 100.0, "0 to 100, a percentage"
     span = (hi - lo) or max(abs(hi), 1.0)
     low = 0.0 if lo >= 0 else -_ceil_sig(span - lo)
     high = 0.0 if hi <= 0 else _ceil_sig(hi + span)
