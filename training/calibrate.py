@@ -2,9 +2,9 @@
 
 The out-of-fold probabilities come from models that never saw the row they score, so a
 calibrator fitted on them learns how the model's scores relate to outcomes on new
-customers. Each method is scored the same way, on folds of those probabilities; the
-simplest one within one standard error of the lowest mean log-loss is refitted on all of
-them and stored in the model.
+customers. Each method is scored the same way, on folds of those probabilities; the one
+with the lowest mean log-loss (isotonic only if neither smooth map is within one standard
+error of it) is refitted on all of them and stored in the model.
 """
 
 from __future__ import annotations
@@ -41,17 +41,18 @@ def choose_calibrator(
             crossed[method][held] = calibrator.apply(oof[held])
             losses[method].append(log_loss(y[held], crossed[method][held], labels=[0, 1]))
     mean = {m: float(np.mean(v)) for m, v in losses.items() if m not in refused}
-    best = min(mean, key=mean.get)
+    best = min(mean, key=lambda m: (mean[m], METHODS.index(m)))  # ties: the simpler
     margin = float(np.std(losses[best]) / np.sqrt(len(losses[best])))
-    # The simplest within one standard error of the best, as for the champion: isotonic's
-    # steps would otherwise win by noise, and a flat step hides what moved a customer's
-    # score (its reasons).
-    chosen = next(m for m in METHODS if m in mean and mean[m] <= mean[best] + margin)
+    # Isotonic only where no smooth map comes within one standard error of it: its flat
+    # steps can win by noise, and a flat step hides what moved a customer's score (the
+    # reasons measure that movement).
+    smooth = [m for m in ("none", "sigmoid") if m in mean and mean[m] <= mean[best] + margin]
+    chosen = min(smooth, key=lambda m: mean[m]) if best == "isotonic" and smooth else best
     calibrator = Calibrator(chosen).fit(oof, y)
     record = {
         "method": chosen,
         "cv_log_loss": mean,
-        "rule": "the simplest (none, sigmoid, isotonic) within one standard error of the best",
+        "rule": "the lowest; isotonic only if no smooth map is within one standard error",
         "standard_error": margin,
         "refused": refused,
         "fitted": calibrator.describe(),

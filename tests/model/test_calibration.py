@@ -80,3 +80,15 @@ def test_the_fast_path_replays_the_calibrator_exactly(family, method):
         got = fast.probabilities(columns_from_frame(probe, SPEC))
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
     assert not np.allclose(expected, raw.predict_proba(prepare_frame(EDGES, SPEC))[:, 1])
+
+
+def test_isotonic_needs_to_beat_every_smooth_map_by_more_than_noise():
+    """Scores already calibrated: isotonic can fit the folds' noise a hair better, but a
+    smooth map is within one standard error of it, so its flat steps are not chosen."""
+    rng = np.random.default_rng(3)
+    p = rng.beta(1, 6, 3000)
+    y = (rng.random(3000) < p).astype(int)
+    _, record, _ = choose_calibrator(p, y, seed=0)
+    assert record["method"] in ("none", "sigmoid")
+    losses = record["cv_log_loss"]
+    assert losses[record["method"]] <= min(losses.values()) + record["standard_error"]
