@@ -10,7 +10,6 @@ A step without a fast form raises `NoFastForm`, and the caller keeps the pipelin
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,7 @@ Columns = dict[str, np.ndarray]  # feature name -> float array (numbers) or obje
 Block = Callable[[np.ndarray], np.ndarray]
 
 
-# Rows x trees up to which walking the trees with numpy beats XGBoost's own predictor,
+# Rows x trees up to which walking a scikit-learn forest with numpy beats its own loop,
 # whose fixed cost per call dominates small batches (make bench measures both paths).
 WALK_MAX_CELLS = 200_000
 
@@ -200,93 +199,11 @@ def _model(model: RebalancedClassifier) -> Callable[[np.ndarray], np.ndarray]:
         # Row by row (einsum's loop, not BLAS): a record's probability is then bit for bit
         # the same whatever batch it arrives in (BLAS kernels treat rows by position).
         return lambda X: 1.0 / (1.0 + np.exp(-(np.einsum("ij,j->i", X, weights) + bias)))
-    if isinstance(inner, XGBClassifier):
-        margin = _boosted_margin(inner)
-        return lambda X: sigmoid(margin(X))
+    if isinstance(inner, XGBClassifier):  # XGBoost and its random-forest mode
+        booster = inner.get_booster()
+        booster.set_param({"nthread": 1})  # one request, one core: no thread pool wake-ups
+        return lambda X: sigmoid(booster.inplace_predict(X, predict_type="margin"))
     return lambda X: inner.predict_proba(X)[:, 1]
-
-
-def _boosted_margin(model: XGBClassifier) -> Callable[[np.ndarray], np.ndarray]:
-    """XGBoost's margin (log-odds), bit for bit: its trees walked with numpy like the
-    forest's, in float32 as XGBoost walks them (a value below the split goes left, a blank
-    where the tree learned blanks go), the leaves added one tree after another in float32
-    from the base margin, as its predictor does. One call costs a fraction of XGBoost's own
-    per-call overhead for a few records; large batches use its compiled predictor, which
-    gives the same float32 margins. Checked against XGBoost when derived; where it differs
-    XGBoost's own predictor is used."""
-    booster = model.get_booster()
-    booster.set_param({"nthread": 1})  # one request, one core: no thread pool wake-ups
-    saved = json.loads(booster.save_raw("json"))["learner"]
-    params = saved["learner_model_param"]
-    trees = saved["gradient_booster"]["model"].get("trees", [])
-    if saved["gradient_booster"]["name"] != "gbtree" or int(params.get("num_class", 0)) > 1:
-        raise NoFastForm(f"XGBoost {saved['gradient_booster']['name']} with several outputs")
-    if not trees or any(any(t["split_type"]) for t in trees):
-        raise NoFastForm("XGBoost model without trees or with categorical splits")
-    sizes = [int(t["tree_param"]["num_nodes"]) for t in trees]
-    roots = np.cumsum([0, *sizes[:-1]])
-    left, right, feature, value, blank_left = [], [], [], [], []
-    depth = 0
-    for root, size, t in zip(roots, sizes, trees, strict=True):
-        lo, hi = np.asarray(t["left_children"]), np.asarray(t["right_children"])
-        own = root + np.arange(size)
-        leaf = lo < 0  # a leaf's children are itself: walking on from a leaf stays there
-        left.append(np.where(leaf, own, root + lo))
-        right.append(np.where(leaf, own, root + hi))
-        feature.append(np.where(leaf, 0, t["split_indices"]))
-        value.append(np.asarray(t["split_conditions"], dtype=np.float32))  # leaves: the value
-        blank_left.append(np.asarray(t["default_left"], dtype=bool))
-        depth = max(depth, _depth(lo, hi))
-    left, right, feature = np.concatenate(left), np.concatenate(right), np.concatenate(feature)
-    value, blank_left = np.concatenate(value), np.concatenate(blank_left)
-    base = np.float32(float(params["base_score"].strip("[]")))  # "[4.6666667E-1]" in 3.x
-    start = np.float32(-np.log(np.float32(1) / base - np.float32(1)))  # probability to margin
-
-    def walk(X: np.ndarray) -> np.ndarray:
-        if len(X) * len(trees) > WALK_MAX_CELLS:
-            return booster.inplace_predict(X, predict_type="margin")
-        X32 = X.astype(np.float32)
-        rows = np.arange(len(X))[:, None]
-        node = np.broadcast_to(roots, (len(X), len(trees)))
-        for _ in range(depth):
-            at = X32[rows, feature[node]]
-            go_left = np.where(np.isnan(at), blank_left[node], at < value[node])
-            node = np.where(go_left, left[node], right[node])
-        leaves = np.concatenate([np.full((len(X), 1), start), value[node]], axis=1)
-        return np.cumsum(leaves, axis=1, dtype=np.float32)[:, -1]  # sequential, in float32
-
-    def compiled(X: np.ndarray) -> np.ndarray:
-        return booster.inplace_predict(X, predict_type="margin")
-
-    if not _walk_agrees(walk, compiled, feature, value, int(params["num_feature"])):
-        return compiled
-    return walk
-
-
-def _depth(left: np.ndarray, right: np.ndarray) -> int:
-    """Levels below the root (node 0), followed from the root."""
-    deepest, level = 0, [0]
-    while True:
-        level = [child for n in level if left[n] >= 0 for child in (left[n], right[n])]
-        if not level:
-            return deepest
-        deepest += 1
-
-
-def _walk_agrees(walk, compiled, feature: np.ndarray, value: np.ndarray, width: int) -> bool:
-    """The walk against XGBoost's predictor on records made of the split values
-    themselves (each split's boundary), their neighbours and blanks. XGBoost adds some
-    models' leaves in another order, a float32 rounding apart; such a model keeps
-    XGBoost's predictor (the fast path stays exact either way)."""
-    rng = np.random.default_rng(0)
-    splits = [value[feature == j] for j in range(width)]
-    probe = np.column_stack(
-        [
-            rng.choice(np.concatenate([s, np.nextafter(s, -np.inf), [np.nan, 0.0]]), 64)
-            for s in splits
-        ]
-    ).astype(np.float32)
-    return bool(np.array_equal(walk(probe), compiled(probe)))
 
 
 class FastPath:

@@ -17,11 +17,12 @@ def sigmoid(margin: np.ndarray) -> np.ndarray:
 
 
 def seen_probability(estimator, X) -> np.ndarray:
-    """The fitted estimator's probability of the risk event. XGBoost's is taken from its
-    margin with a float64 sigmoid (XGBoost's own is float32): its margin is what the fast
-    path reproduces bit for bit, so both paths then agree."""
+    """The fitted estimator's probability of the risk event. XGBoost's is its margin from
+    the in-place predictor with a float64 sigmoid: the fast path makes the same call, so
+    both paths give the same numbers."""
     if isinstance(estimator, XGBClassifier):
-        return sigmoid(estimator.predict(X, output_margin=True))
+        margin = estimator.get_booster().inplace_predict(X, predict_type="margin")
+        return sigmoid(margin)
     return estimator.predict_proba(X)[:, 1]
 
 

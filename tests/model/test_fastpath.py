@@ -135,25 +135,6 @@ def test_a_step_without_fast_form_is_refused_with_its_name():
         FastPath.derive(Pipeline([("f", FunctionTransformer()), ("m", FunctionTransformer())]))
 
 
-@pytest.mark.parametrize("family", ["xgboost", "random_forest"])  # the forest: XGBoost's RF mode
-def test_xgboost_trees_walked_with_numpy_give_xgboosts_margin_bit_for_bit(family):
-    from model.fastpath import WALK_MAX_CELLS, _boosted_margin
-
-    frame, y = toy_frame(n=2000)
-    model = make_pipeline(SPEC, Candidate(family, {"n_estimators": 60}), seed=0)
-    model.fit(prepare_frame(frame, SPEC), y)
-    transformer, inner = model.steps[0][1], model.steps[-1][1].estimator_
-    probe = pd.concat([frame, EDGES], ignore_index=True)
-    Z = transformer.transform(prepare_frame(probe, SPEC))
-    walk = _boosted_margin(inner)
-    assert walk.__name__ == "walk"  # the numpy walk, not XGBoost's predictor
-    booster = inner.get_booster()
-    np.testing.assert_array_equal(walk(Z), booster.inplace_predict(Z, predict_type="margin"))
-    # Past WALK_MAX_CELLS XGBoost's own predictor runs: a record's margin is the same.
-    many = np.tile(Z, (WALK_MAX_CELLS // (60 * len(Z)) + 2, 1))
-    np.testing.assert_array_equal(walk(many)[: len(Z)], walk(Z))
-
-
 def test_a_stored_scikit_learn_forest_keeps_its_exact_fast_path():
     """Models stored before the forest became XGBoost's random-forest mode."""
     from sklearn.ensemble import RandomForestClassifier
