@@ -319,3 +319,14 @@ def derive(model: Pipeline | SoftVote | Calibrated) -> Fast:
     if isinstance(model, SoftVote):
         return FastVote([FastPath.derive(member) for member in model.members_])
     return FastPath.derive(model)
+
+
+def probability_function(
+    model: Pipeline | SoftVote | Calibrated,
+) -> Callable[[Columns], np.ndarray]:
+    """Probabilities of a fitted model from feature columns: on its fast path where it has
+    one, else through its pipeline on the same columns as a frame (the scorer's rule)."""
+    try:
+        return derive(model).probabilities
+    except NoFastForm:
+        return lambda columns: model.predict_proba(pd.DataFrame(columns))[:, 1]

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import ParameterSampler, train_test_split
 from sklearn.pipeline import Pipeline
@@ -21,6 +20,7 @@ from model.rebalance import RebalancedClassifier
 # (training/train.py): small fits gain little from threads, and XGBoost's threads
 # spin-wait when the machine is busy, losing several times over.
 FIT_THREADS = 1
+STOPPING_THREADS = 2  # the early-stopping fit (boosting_rounds) runs alone: both cores
 
 # family name -> (transformer flavour, search space, configurations drawn)
 SEARCH: dict[str, tuple[Family, dict[str, list[Any]], int]] = {
@@ -32,19 +32,25 @@ SEARCH: dict[str, tuple[Family, dict[str, list[Any]], int]] = {
         {"max_depth": [6, 8, 12], "min_child_weight": [1, 5], "colsample_bynode": [0.5, 0.8]},
         2,
     ),
-    # n_estimators is not searched: early stopping finds it per configuration (boosting_rounds)
+    # the start of XGBoost's staged search (BOOSTING_STAGES); n_estimators is not searched:
+    # early stopping finds it for each configuration (boosting_rounds)
     "xgboost": (
         "boosting",
-        {
-            "max_depth": [2, 3, 4],
-            "learning_rate": [0.05, 0.1],
-            "min_child_weight": [1, 5, 10],
-            "reg_lambda": [1.0, 5.0],
-        },
-        4,
+        {"max_depth": [3], "learning_rate": [0.1], "min_child_weight": [5], "reg_lambda": [1.0]},
+        1,
     ),
 }
-FOREST_TREES = 150
+FOREST_TREES = 100
+# XGBoost is tuned in stages, each stage trying these changes to the best settings so far:
+# the tree depth at a fast learning rate, then the regularisation around it, then a slower
+# rate that fits the chosen shape in finer steps (the usual order for boosted trees: the
+# depth matters most, the learning rate is cheapest to lower last)
+FINE_LEARNING_RATE = 0.02
+BOOSTING_STAGES: tuple[tuple[dict[str, Any], ...], ...] = (
+    ({"max_depth": 2}, {"max_depth": 4}),
+    ({"min_child_weight": 1}, {"reg_lambda": 5.0}),
+    ({"learning_rate": FINE_LEARNING_RATE},),
+)
 BOOSTING_MAX_ROUNDS = 1_000
 BOOSTING_PATIENCE = 30  # rounds without improvement before early stopping
 FAMILIES = tuple(SEARCH)
@@ -120,28 +126,38 @@ def search_space(family: str, seed: int, limit: int | None = None) -> list[Candi
     return [Candidate(family, dict(params)) for params in drawn]
 
 
+def variations(candidate: Candidate, stage: tuple[dict[str, Any], ...]) -> list[Candidate]:
+    """The candidate with each of a stage's changes, its rounds left to early stopping
+    (a change it already has is not tried again)."""
+    params = {k: v for k, v in candidate.params.items() if k != "n_estimators"}
+    return [
+        Candidate(candidate.family, {**params, **change})
+        for change in stage
+        if any(params.get(k) != v for k, v in change.items())
+    ]
+
+
+def stopping_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to fit on (80 %) and rows to stop on (20 %), stratified: boosting_rounds' split."""
+    return train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed)
+
+
 def boosting_rounds(
-    spec: Spec, candidate: Candidate, X: pd.DataFrame, y: np.ndarray, seed: int
+    spec: Spec, candidate: Candidate, encoded: tuple[np.ndarray, ...], seed: int
 ) -> Candidate:
-    """The XGBoost candidate with n_estimators set by early stopping: fitted on 80 % of
-    the rows (stratified) with up to BOOSTING_MAX_ROUNDS rounds, stopped after
-    BOOSTING_PATIENCE rounds without a better log-loss on the other 20 %."""
-    fit_rows, stop_rows = train_test_split(
-        np.arange(len(y)), test_size=0.2, stratify=y, random_state=seed
-    )
-    transformer = build_transformer(spec, "boosting").fit(X.iloc[fit_rows])
+    """The XGBoost candidate with n_estimators set by early stopping: fitted with up to
+    BOOSTING_MAX_ROUNDS rounds on the fitting rows of the stopping split, stopped after
+    BOOSTING_PATIENCE rounds without a better log-loss on its other rows. `encoded`:
+    (fit X, fit y, stop X, stop y), already through the boosting transformer fitted on
+    the fitting rows."""
+    fit_z, fit_y, stop_z, stop_y = encoded
     model = _estimator(
         "xgboost",
         {**candidate.params, "n_estimators": BOOSTING_MAX_ROUNDS},
         seed,
         boosting_directions(spec),
     )
-    model.set_params(early_stopping_rounds=BOOSTING_PATIENCE)
-    model.fit(
-        transformer.transform(X.iloc[fit_rows]),
-        y[fit_rows],
-        eval_set=[(transformer.transform(X.iloc[stop_rows]), y[stop_rows])],
-        verbose=False,
-    )
+    model.set_params(early_stopping_rounds=BOOSTING_PATIENCE, n_jobs=STOPPING_THREADS)
+    model.fit(fit_z, fit_y, eval_set=[(stop_z, stop_y)], verbose=False)
     rounds = int(model.best_iteration) + 1
     return Candidate(candidate.family, {**candidate.params, "n_estimators": rounds})

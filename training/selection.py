@@ -18,7 +18,7 @@ import pandas as pd
 from core import metrics
 from core.spec import Spec
 from features.tabular import columns_from_frame
-from model.fastpath import NoFastForm, derive, encoded_owners
+from model.fastpath import encoded_owners, probability_function
 
 if TYPE_CHECKING:  # typing only: train.py imports this module
     from training.train import CVResult
@@ -49,12 +49,8 @@ def serving_cost(spec: Spec, model: Any, X: pd.DataFrame) -> dict[str, float]:
     number of features). A model without a fast form is timed through its pipeline."""
     batch = X.iloc[np.resize(np.arange(len(X)), BATCH_ROWS)]
     one, many = columns_from_frame(X.iloc[:1], spec), columns_from_frame(batch, spec)
-    try:
-        fast = derive(model)
-        single, batched = (lambda: fast.probabilities(one)), (lambda: fast.probabilities(many))
-    except NoFastForm:
-        single = lambda: model.predict_proba(X.iloc[:1])  # noqa: E731
-        batched = lambda: model.predict_proba(batch)  # noqa: E731
+    probabilities = probability_function(model)
+    single, batched = (lambda: probabilities(one)), (lambda: probabilities(many))
     return {
         "single": round(_best_round(single, _ROUNDS, _SINGLE_CALLS) * 1e6, 2),
         "batch_1000": round(_best_round(batched, _ROUNDS, 1) * 1e6 / BATCH_ROWS, 3),

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
@@ -36,15 +35,17 @@ from core.logs import get_logger
 from core.machine import package_versions
 from core.spec import Spec, load_spec, spec_path
 from features.customers import customer_features, dedupe_table
-from features.tabular import build_transformer, prepare_frame
+from features.tabular import build_transformer, columns_from_frame, prepare_frame
 from features.transactions import amount_cap
 from model import store
 from model.calibration import calibrated
 from model.ensemble import SoftVote
+from model.fastpath import probability_function
 from model.rebalance import METHODS
 from training import fairness
 from training.calibrate import choose_calibrator
 from training.candidates import (
+    BOOSTING_STAGES,
     FAMILIES,
     SEARCH,
     Candidate,
@@ -52,6 +53,8 @@ from training.candidates import (
     make_pipeline,
     search_space,
     soft_vote,
+    stopping_split,
+    variations,
 )
 from training.document import document_paths, write_document
 from training.monotone import breaches as monotone_breaches
@@ -75,13 +78,6 @@ NOT_IN_REPORT: dict[str, Any] = {
     "retrain": True,
     "champion": {"test"},
 }
-SCORERS = {
-    "roc_auc": "roc_auc",
-    "pr_auc": "average_precision",
-    "log_loss": "neg_log_loss",
-    "brier": "neg_brier_score",
-}
-
 
 log = get_logger("train").info  # "[train] ..." on stdout once an entry point ran setup()
 
@@ -94,13 +90,16 @@ class Budget:
     folds: int = 5
     search_max_rows: int = 25_000  # larger training splits are searched on a stratified sample
     importance_repeats: int = 3
+    boosting_stages: int | None = None  # XGBoost's search stages run (None: all of them)
 
     def folds_for(self, rows: int) -> int:
         return min(self.folds, 3) if rows > LARGE_ROWS else self.folds
 
 
 FULL = Budget()
-QUICK = Budget(configs_per_family=1, folds=3, search_max_rows=3_000, importance_repeats=1)
+QUICK = Budget(
+    configs_per_family=1, folds=3, search_max_rows=3_000, importance_repeats=1, boosting_stages=0
+)
 
 
 @dataclass
@@ -206,6 +205,7 @@ class EncodedFolds:
         self.X, self.y = X, y
         self.splits = list(_folds(X, y, seed, folds))
         self._encoded: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._stopping: tuple[np.ndarray, ...] | None = None
 
     def encoded(self, key: tuple, transformer: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         if (key, k) not in self._encoded:  # folds run side by side: each thread its own k
@@ -214,6 +214,17 @@ class EncodedFolds:
             fit_z = fitted.fit_transform(self.X.iloc[fit_rows])
             self._encoded[key, k] = fit_z, fitted.transform(self.X.iloc[eval_rows])
         return self._encoded[key, k]
+
+    def stopping(self, spec: Spec, seed: int) -> tuple[np.ndarray, ...]:
+        """XGBoost's early-stopping split, encoded once for every configuration:
+        (fit X, fit y, stop X, stop y) (`candidates.boosting_rounds`)."""
+        if self._stopping is None:
+            fit_rows, stop_rows = stopping_split(self.y, seed)
+            fitted = build_transformer(spec, "boosting")
+            fit_z = fitted.fit_transform(self.X.iloc[fit_rows])
+            stop_z = fitted.transform(self.X.iloc[stop_rows])
+            self._stopping = (fit_z, self.y[fit_rows], stop_z, self.y[stop_rows])
+        return self._stopping
 
 
 def cross_validate(
@@ -299,7 +310,8 @@ def best_of(spec: Spec, results: list[CVResult]) -> CVResult:
 def search(
     spec: Spec, X: pd.DataFrame, y: np.ndarray, seed: int, budget: Budget
 ) -> tuple[dict[str, CVResult], list[CVResult], dict[str, str]]:
-    """Per family: the best settings (XGBoost's rounds by early stopping), then each
+    """Per family: the best settings (XGBoost's in stages, its rounds by early
+    stopping), then each
     imbalance method on them; then the soft-vote ensemble of the family winners. Returns
     the winner per family (and the ensemble), every result tried, and what the spec's
     monotone constraints changed (features a logistic regression dropped, and why)."""
@@ -311,11 +323,13 @@ def search(
     for family in FAMILIES:
         results = []
         for candidate in search_space(family, seed, budget.configs_per_family):
-            if family == "xgboost":
-                candidate = boosting_rounds(spec, candidate, X, y, seed)
-            result = cross_validate(spec, candidate, X, y, seed, folds, encoded)
-            results.append(_logged(spec, result))
+            results.append(_settings_scored(spec, candidate, X, y, seed, encoded))
         best = best_of(spec, results)
+        stages = BOOSTING_STAGES[: budget.boosting_stages] if family == "xgboost" else ()
+        for stage in stages:
+            for candidate in variations(best.candidate, stage):
+                results.append(_settings_scored(spec, candidate, X, y, seed, encoded))
+            best = best_of(spec, results)
         for method in METHODS[1:]:
             candidate = Candidate(family, best.candidate.params, method)
             result = cross_validate(spec, candidate, X, y, seed, folds, encoded)
@@ -337,6 +351,22 @@ def search(
     return winners, tried, constraint_notes
 
 
+def _settings_scored(
+    spec: Spec,
+    candidate: Candidate,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    encoded: EncodedFolds,
+) -> CVResult:
+    """One configuration of the search cross-validated (XGBoost's rounds first, by early
+    stopping)."""
+    if candidate.family == "xgboost":
+        candidate = boosting_rounds(spec, candidate, encoded.stopping(spec, seed), seed)
+    folds = len(encoded.splits)
+    return _logged(spec, cross_validate(spec, candidate, X, y, seed, folds, encoded))
+
+
 def fit_held(
     spec: Spec, candidate: Candidate, X: pd.DataFrame, y: np.ndarray, seed: int
 ) -> tuple[Any, Candidate, list[str]]:
@@ -346,10 +376,7 @@ def fit_held(
     ensemble: each member so). Returns the fitted model, the candidate it now is, and
     what was dropped and why."""
     if candidate.members:
-        parts = [fit_held(spec, m, X, y, seed) for m in candidate.members]
-        held = soft_vote([c for _, c, _ in parts])
-        why = [line for *_, lines in parts for line in lines]
-        return SoftVote.of_fitted([m for m, _, _ in parts]), held, why
+        return fit_side_by_side(spec, [candidate], X, y, seed)[0]
     model = make_pipeline(spec, candidate, seed).fit(X, y)
     why: list[str] = []
     while candidate.family == "logistic_regression" and (breaches := sign_breaches(spec, model)):
@@ -362,21 +389,42 @@ def fit_held(
     return model, candidate, why
 
 
+def fit_side_by_side(
+    spec: Spec, candidates: list[Candidate], X: pd.DataFrame, y: np.ndarray, seed: int
+) -> list[tuple[Any, Candidate, list[str]]]:
+    """`fit_held` for each candidate, on the same rows: every single model once (an
+    ensemble's members too, shared with the candidates that are one of them), side by
+    side (one core each, like the CV folds); an ensemble from its members' fits."""
+    singles = {c.label: c for candidate in candidates for c in (candidate.members or (candidate,))}
+    with threadpool_limits(1):
+        fits = Parallel(n_jobs=CV_THREADS, prefer="threads")(
+            delayed(fit_held)(spec, c, X, y, seed) for c in singles.values()
+        )
+    held = dict(zip(singles, fits, strict=True))
+    out = []
+    for candidate in candidates:
+        if not candidate.members:
+            out.append(held[candidate.label])
+            continue
+        parts = [held[m.label] for m in candidate.members]
+        out.append(
+            (
+                SoftVote.of_fitted([m for m, _, _ in parts]),
+                soft_vote([c for _, c, _ in parts]),
+                [line for *_, lines in parts for line in lines],
+            )
+        )
+    return out
+
+
 def fit_winners(
     spec: Spec, winners: dict[str, CVResult], X: pd.DataFrame, y: np.ndarray, seed: int
 ) -> dict[str, Any]:
-    """Each winner fitted on the rows it was searched on; the ensemble from its fitted
-    members (the same fits, not new ones)."""
-    fitted = {
-        label: make_pipeline(spec, w.candidate, seed).fit(X, y)
-        for label, w in ((w.candidate.label, w) for w in winners.values())
-        if not w.candidate.members
-    }
-    for w in winners.values():
-        if w.candidate.members:
-            members = [fitted[m.label] for m in w.candidate.members]
-            fitted[w.candidate.label] = SoftVote.of_fitted(members)
-    return fitted
+    """Each winner fitted on the rows it was searched on, side by side; the ensemble from
+    its fitted members (the same fits, not new ones)."""
+    candidates = [w.candidate for w in winners.values()]
+    fits = fit_side_by_side(spec, candidates, X, y, seed)
+    return {c.label: model for c, (model, _, _) in zip(candidates, fits, strict=True)}
 
 
 def _logged(spec: Spec, result: CVResult) -> CVResult:
@@ -413,25 +461,27 @@ def fit_single_feature(spec: Spec, name: str, X: pd.DataFrame, y: np.ndarray) ->
 
 
 def feature_importance(
-    spec: Spec, model: Pipeline, X: pd.DataFrame, y: np.ndarray, seed: int, repeats: int
+    spec: Spec, model: Any, X: pd.DataFrame, y: np.ndarray, seed: int, repeats: int
 ) -> list[dict[str, Any]]:
-    """Permutation importance on the test split: the metric lost when a feature is shuffled."""
+    """Permutation importance on the test split: the metric lost when a feature's values
+    are shuffled across the rows (`repeats` shuffles each), scored on the model's fast
+    path where it has one."""
     rows = stratified_sample(np.arange(len(y)), y, IMPORTANCE_MAX_ROWS, seed)
-    result = permutation_importance(
-        model,
-        X.iloc[rows],
-        y[rows],
-        scoring=SCORERS[spec.selection_metric],
-        n_repeats=repeats,
-        random_state=seed,
-        n_jobs=1,
-    )
-    table = [
-        {"feature": name, "importance": float(mean), "std": float(std)}
-        for name, mean, std in zip(
-            X.columns, result.importances_mean, result.importances_std, strict=True
+    columns, y_rows = columns_from_frame(X.iloc[rows], spec), y[rows]
+    probabilities = probability_function(model)
+    sign = 1.0 if metrics.greater_is_better(spec.selection_metric) else -1.0
+
+    def score(cols: dict[str, np.ndarray]) -> float:
+        return sign * metrics.selection_score(spec.selection_metric, y_rows, probabilities(cols))
+
+    base = score(columns)
+    shuffle = np.random.RandomState(seed).permutation
+    table = []
+    for name in spec.feature_names:
+        lost = [base - score({**columns, name: shuffle(columns[name])}) for _ in range(repeats)]
+        table.append(
+            {"feature": name, "importance": float(np.mean(lost)), "std": float(np.std(lost))}
         )
-    ]
     return sorted(table, key=lambda r: -r["importance"])
 
 
@@ -520,17 +570,21 @@ def train_use_case(
         f"recall {at_oof['recall']:.3f}, cost {oof_cost:.3f} {spec.costs.unit}/customer)"
     )
 
-    def fit_on(rows: np.ndarray, candidate: Candidate, step: str) -> Any:
-        model, _, why = fit_held(spec, candidate, X[rows], y[rows], SEED)
-        if why:
-            constraint_notes[f"{candidate.family} ({step})"] = "; ".join(why)
-        return model
+    def fit_on(rows: np.ndarray, steps: dict[str, Candidate]) -> list[Any]:
+        """The candidates fitted on these rows, side by side; what each dropped, noted."""
+        fits = fit_side_by_side(spec, list(steps.values()), X[rows], y[rows], SEED)
+        for (step, candidate), (_, _, why) in zip(steps.items(), fits, strict=True):
+            if why:
+                constraint_notes[f"{candidate.family} ({step})"] = "; ".join(why)
+        return [model for model, _, _ in fits]
 
-    raw = (
-        fitted[champion.candidate.label]
-        if searched_all
-        else fit_on(train, champion.candidate, "fit on the training split")
-    )
+    if searched_all:
+        raw, runner_up = fitted[champion.candidate.label], fitted[challenger.candidate.label]
+    else:
+        raw, runner_up = fit_on(
+            train,
+            {"fit on the training split": champion.candidate, "challenger": challenger.candidate},
+        )
     model = calibrated(raw, calibrator)  # fitted on the training split: what the test judges
     p_raw = raw.predict_proba(X_test)[:, 1]
     p_test = model.predict_proba(X_test)[:, 1]
@@ -544,11 +598,6 @@ def train_use_case(
         frame = data.frame.reset_index(drop=True)
         own = fairness.own_value_effects(spec, model, X_test, X_train)
         fair = fairness.evaluate(spec, frame[test], y_test, p_test, threshold, frame[train], own)
-    runner_up = (
-        fitted[challenger.candidate.label]
-        if searched_all
-        else fit_on(train, challenger.candidate, "challenger")
-    )
     challenger_metrics = metrics.evaluate(
         y_test, runner_up.predict_proba(X_test)[:, 1], threshold, spec.costs
     )
@@ -557,7 +606,7 @@ def train_use_case(
     if refit["applied"]:
         refit["rows"] = int((train | test).sum())
         stored = calibrated(
-            fit_on(train | test, champion.candidate, "refit on train + test"), calibrator
+            fit_on(train | test, {"refit on train + test": champion.candidate})[0], calibrator
         )
         log(f"{spec.name}: refitted on train + test ({int((train | test).sum())} rows) to store")
     else:
