@@ -250,19 +250,36 @@ class FastPath:
         block (len(names) x n): what `probabilities` gives on the stacked records, without
         encoding them again. Each encoded column depends on one feature only, so a record
         with feature k typical encodes as the record with k's columns taken from the
-        typical record's encoding."""
-        n = len(next(iter(columns.values())))
+        typical record's encoding. A record whose k columns already are the typical ones
+        would come back unchanged, so it is not scored again: its own probability is
+        copied (the model scores each row on its own, so that is the same number)."""
         X = self.encode(columns)
         one = {
             name: np.array([typical[name]], dtype=col.dtype) if name in typical else col[:1]
             for name, col in columns.items()
         }
         typical_row = self.encode(one)[0]
-        stacked = np.tile(X, (len(names), 1))
+        seen = np.repeat(self.seen_probability(X)[None, :], len(names), axis=0)
+        changed = []
         for k, name in enumerate(names):
             owned = self.columns_of.get(name, [])
-            stacked[k * n : (k + 1) * n, owned] = typical_row[owned]
-        return RebalancedClassifier.correct(self.seen_probability(stacked), self.shift)
+            rows = np.flatnonzero(_differs(X[:, owned], typical_row[owned]))
+            block = X[rows]
+            block[:, owned] = typical_row[owned]
+            changed.append((k, rows, block))
+        if any(len(rows) for _, rows, _ in changed):
+            scored = self.seen_probability(np.vstack([block for *_, block in changed]))
+            start = 0
+            for k, rows, _ in changed:
+                seen[k, rows] = scored[start : start + len(rows)]
+                start += len(rows)
+        return RebalancedClassifier.correct(seen.ravel(), self.shift)
+
+
+def _differs(block: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Which rows of `block` differ from `row` in some column (a blank equals a blank)."""
+    same = (block == row) | (np.isnan(block) & np.isnan(row))
+    return ~same.all(axis=1)
 
 
 class FastVote:

@@ -6,6 +6,7 @@ batch outputs, so every path gives the same numbers for the same record.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -102,6 +103,11 @@ def _words(value: Any) -> str:
     value = _shown(value)
     if value is None:
         return "blank"
+    return _plain_words(value)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _plain_words(value: Any) -> str:  # values repeat across records: each written once
     if isinstance(value, int | float):
         return format(value, ",.6g")
     return repr(value)
@@ -304,9 +310,10 @@ class Scorer:
 
     def _reason(self, name: str, value: Any, effect: float) -> dict[str, Any]:
         value = _shown(value)
+        words = "blank" if value is None else _plain_words(value)
         direction = "raises" if effect > 0 else "lowers"
         text = (
-            f"{name} = {_words(value)} (typical {self.typical_words[name]}) {direction} the "
+            f"{name} = {words} (typical {self.typical_words[name]}) {direction} the "
             f"probability by {abs(effect) * 100:.1f} points"
         )
         return {

@@ -110,6 +110,23 @@ def test_reasons_shortcut_equals_rescoring_each_record_with_one_feature_typical(
     np.testing.assert_allclose(fast.occluded(columns, TYPICAL, names), expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_feature_already_at_its_typical_value_has_an_effect_of_exactly_zero(family):
+    """`occluded` copies a record's own probability where the feature already is typical
+    (no re-scoring): the effect is 0 bit for bit, and the other features still move."""
+    frame, y = toy_frame()
+    fast = derive(make_pipeline(SPEC, _first(family), seed=0).fit(prepare_frame(frame, SPEC), y))
+    records = pd.concat([EDGES, pd.DataFrame([TYPICAL])], ignore_index=True)
+    columns = columns_from_frame(records, SPEC)
+    names = list(TYPICAL)
+    effects = fast.probabilities(columns)[None, :] - fast.occluded(columns, TYPICAL, names).reshape(
+        len(names), len(records)
+    )
+    assert (effects[:, -1] == 0.0).all()  # the typical record itself
+    assert effects[names.index("income"), 4] == 0.0  # EDGES' last row has the typical income
+    assert (effects[:, :-1] != 0.0).any()
+
+
 def test_fast_path_of_the_soft_vote_ensemble_equals_its_mean_of_members():
     members = [
         _first(family, imbalance) for family, imbalance in zip(FAMILIES, METHODS, strict=True)
