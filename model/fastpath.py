@@ -27,6 +27,7 @@ from xgboost import XGBClassifier
 from model.calibration import Calibrated, Calibrator
 from model.ensemble import SoftVote
 from model.rebalance import RebalancedClassifier, sigmoid
+from model.xgbpredict import margin_predictor
 
 Columns = dict[str, np.ndarray]  # feature name -> float array (numbers) or object array (text)
 Block = Callable[[np.ndarray], np.ndarray]
@@ -202,7 +203,8 @@ def _model(model: RebalancedClassifier) -> Callable[[np.ndarray], np.ndarray]:
     if isinstance(inner, XGBClassifier):  # XGBoost and its random-forest mode
         booster = inner.get_booster()
         booster.set_param({"nthread": 1})  # one request, one core: no thread pool wake-ups
-        return lambda X: sigmoid(booster.inplace_predict(X, predict_type="margin"))
+        margin = margin_predictor(booster)  # inplace_predict's numbers, less Python per call
+        return lambda X: sigmoid(margin(X))
     return lambda X: inner.predict_proba(X)[:, 1]
 
 
@@ -218,6 +220,7 @@ class FastPath:
         self.columns_of = {
             name: np.flatnonzero([o == name for o in owners]) for name in dict.fromkeys(owners)
         }
+        self._plan: tuple[tuple, np.ndarray, np.ndarray] | None = None  # _occlusion_plan's
 
     @classmethod
     def derive(cls, pipeline: Pipeline) -> FastPath:
@@ -245,41 +248,52 @@ class FastPath:
         seen = self.seen_probability(self.encode(columns))
         return RebalancedClassifier.correct(seen, self.shift)
 
-    def occluded(self, columns: Columns, typical: dict[str, Any], names: list[str]) -> np.ndarray:
-        """Probabilities with each of `names` in turn set to its typical value, block by
-        block (len(names) x n): what `probabilities` gives on the stacked records, without
-        encoding them again. Each encoded column depends on one feature only, so a record
-        with feature k typical encodes as the record with k's columns taken from the
-        typical record's encoding. A record whose k columns already are the typical ones
-        would come back unchanged, so it is not scored again: its own probability is
-        copied (the model scores each row on its own, so that is the same number)."""
+    def explained(
+        self, columns: Columns, typical: dict[str, Any], names: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The records' probabilities (as `probabilities` gives them), and the
+        probabilities with each of `names` in turn set to its typical value, block by
+        block (len(names) x n), from one model call. Each encoded column depends on one
+        feature only, so a record with feature k typical encodes as the record with k's
+        columns taken from the typical record's encoding. A record whose k columns
+        already are the typical ones would come back unchanged, so it is not scored
+        again: its own probability is copied (the model scores each row on its own, so
+        that is the same number)."""
         X = self.encode(columns)
-        one = {
-            name: np.array([typical[name]], dtype=col.dtype) if name in typical else col[:1]
-            for name, col in columns.items()
-        }
-        typical_row = self.encode(one)[0]
-        seen = np.repeat(self.seen_probability(X)[None, :], len(names), axis=0)
-        changed = []
-        for k, name in enumerate(names):
-            owned = self.columns_of.get(name, [])
-            rows = np.flatnonzero(_differs(X[:, owned], typical_row[owned]))
-            block = X[rows]
-            block[:, owned] = typical_row[owned]
-            changed.append((k, rows, block))
-        if any(len(rows) for _, rows, _ in changed):
-            scored = self.seen_probability(np.vstack([block for *_, block in changed]))
-            start = 0
-            for k, rows, _ in changed:
-                seen[k, rows] = scored[start : start + len(rows)]
-                start += len(rows)
-        return RebalancedClassifier.correct(seen.ravel(), self.shift)
+        n = len(X)
+        typical_row, owned = self._occlusion_plan(columns, typical, names)
+        differs = ~(np.equal(X, typical_row) | (np.isnan(X) & np.isnan(typical_row)))
+        # (k, i) pairs where record i changes with feature k typical (a float product:
+        # numpy multiplies boolean matrices without BLAS)
+        changes = (differs.astype(np.float32) @ owned.T.astype(np.float32)).T > 0
+        feature, record = np.nonzero(changes)
+        stacked = np.empty((n + len(record), X.shape[1]))
+        stacked[:n] = X
+        np.take(X, record, axis=0, out=stacked[n:])
+        np.copyto(stacked[n:], typical_row, where=owned[feature])
+        scored = self.seen_probability(stacked)
+        seen = np.repeat(scored[None, :n], len(names), axis=0)
+        seen[feature, record] = scored[n:]
+        correct = RebalancedClassifier.correct
+        return correct(scored[:n], self.shift), correct(seen.ravel(), self.shift)
 
-
-def _differs(block: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """Which rows of `block` differ from `row` in some column (a blank equals a blank)."""
-    same = (block == row) | (np.isnan(block) & np.isnan(row))
-    return ~same.all(axis=1)
+    def _occlusion_plan(
+        self, columns: Columns, typical: dict[str, Any], names: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The typical record's encoding, and which encoded columns each of `names` owns
+        (len(names) x columns), made once per set of typical values."""
+        key = (tuple(names), tuple(typical[name] for name in names))
+        if self._plan is None or self._plan[0] != key:
+            one = {  # a feature not occluded keeps a record's value: its columns are unused
+                name: np.array([typical[name]], dtype=col.dtype) if name in typical else col[:1]
+                for name, col in columns.items()
+            }
+            typical_row = self.encode(one)[0]
+            owned = np.zeros((len(names), len(typical_row)), dtype=bool)
+            for k, name in enumerate(names):
+                owned[k, self.columns_of.get(name, [])] = True
+            self._plan = (key, typical_row, owned)
+        return self._plan[1], self._plan[2]
 
 
 class FastVote:
@@ -291,9 +305,11 @@ class FastVote:
     def probabilities(self, columns: Columns) -> np.ndarray:
         return np.mean([member.probabilities(columns) for member in self.members], axis=0)
 
-    def occluded(self, columns: Columns, typical: dict[str, Any], names: list[str]) -> np.ndarray:
-        parts = [member.occluded(columns, typical, names) for member in self.members]
-        return np.mean(parts, axis=0)
+    def explained(
+        self, columns: Columns, typical: dict[str, Any], names: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        parts = [member.explained(columns, typical, names) for member in self.members]
+        return np.mean([p for p, _ in parts], axis=0), np.mean([o for _, o in parts], axis=0)
 
     def encode(self, columns: Columns) -> list[np.ndarray]:
         """Each member's input matrix (members encode differently)."""
@@ -315,8 +331,11 @@ class FastCalibrated:
     def probabilities(self, columns: Columns) -> np.ndarray:
         return self.calibrator.apply(self.inner.probabilities(columns))
 
-    def occluded(self, columns: Columns, typical: dict[str, Any], names: list[str]) -> np.ndarray:
-        return self.calibrator.apply(self.inner.occluded(columns, typical, names))
+    def explained(
+        self, columns: Columns, typical: dict[str, Any], names: list[str]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        p, occluded = self.inner.explained(columns, typical, names)
+        return self.calibrator.apply(p), self.calibrator.apply(occluded)
 
     def encode(self, columns: Columns) -> Any:
         return self.inner.encode(columns)

@@ -130,6 +130,10 @@ class Scorer:
             for name, ref in card.reference.features.items()
         }
         self.typical_words = {name: _words(value) for name, value in self.typical.items()}
+        # The features reasons are computed for: those with a typical value
+        self.explained_names = [
+            k for k in self.spec.feature_names if self.typical.get(k) is not None
+        ]
         self.known_levels = {f.name: frozenset(f.levels or ()) for f in self.spec.features}
         self.codes = catalogue(self.spec)
         self.ordered = {f.name for f in self.spec.features if f.type in ORDERED}
@@ -170,12 +174,17 @@ class Scorer:
         self, ids: list[str], columns: Columns, explain: bool = True
     ) -> list[dict[str, Any]]:
         """One answer per customer, in order: the single scoring function every path uses."""
-        p = self.probabilities(columns)
+        names = self.explained_names if explain else []
+        p, occluded = (
+            self.occlusion(columns, names) if names else (self.probabilities(columns), None)
+        )
         if not np.isfinite(p).all():  # a model fault, never the caller's: no answer at all
             raise ValueError(f"model {self.tag} returned a non-finite probability")
         n = len(ids)
         none: list[list[dict[str, Any]]] = [[] for _ in range(n)]
-        reasons, adverse = self.explanations(columns, p) if explain else (none, none)
+        reasons, adverse = (
+            self.explanations(columns, p, names, occluded) if occluded is not None else (none, none)
+        )
         tally: dict[tuple[str, str], int] = {}
         warnings = self.warnings(columns, n, tally)
         tiers = tier_index(p, self.tiers.medium, self.tiers.high)
@@ -225,33 +234,32 @@ class Scorer:
 
     # ------------------------------------------------------------ explanations
 
-    def explanations(
-        self, columns: Columns, p: np.ndarray
-    ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
-        """Per record, its reasons and its adverse-action reasons, from one occlusion.
-
-        Each feature in turn is set to the typical training value (median or most
-        frequent level) and the record re-scored, all in one vectorised call (on the fast
-        path, by swapping that feature's encoded columns); the difference is that
-        feature's effect. It works the same for every model family. Reasons: the largest
-        effects either way. Adverse reasons: the largest effects that raise risk, with
-        their codes, for flagged records (or all, by setting).
-        """
-        n = len(p)
-        names = [k for k in self.spec.feature_names if self.typical.get(k) is not None]
-        if not names:
-            return [[] for _ in range(n)], [[] for _ in range(n)]
+    def occlusion(self, columns: Columns, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The records' probabilities, and the same with each of `names` in turn set to
+        its typical training value (median or most frequent level): len(names) x n, in
+        one vectorised call (on the fast path, from one model call, by swapping that
+        feature's encoded columns). It works the same for every model family."""
         if self.fast is not None:
-            occluded = self.fast.occluded(columns, {k: self.typical[k] for k in names}, names)
-        else:
-            stacked = {
-                f: np.concatenate(
-                    [np.full(n, self.typical[f], dtype=col.dtype) if f == k else col for k in names]
-                )
-                for f, col in columns.items()
-            }
-            occluded = self.probabilities(stacked)
-        effects = p[None, :] - occluded.reshape(len(names), n)
+            return self.fast.explained(columns, {k: self.typical[k] for k in names}, names)
+        n = len(next(iter(columns.values())))
+        stacked = {
+            f: np.concatenate(
+                [np.full(n, self.typical[f], dtype=col.dtype) if f == k else col for k in names]
+            )
+            for f, col in columns.items()
+        }
+        return self.probabilities(columns), self.probabilities(stacked)
+
+    def explanations(
+        self, columns: Columns, p: np.ndarray, names: list[str], occluded: np.ndarray
+    ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]]]:
+        """Per record, its reasons and its adverse-action reasons, from one occlusion
+        (`occlusion`): the difference a feature's typical value makes is that feature's
+        effect. Reasons: the largest effects either way. Adverse reasons: the largest
+        effects that raise risk, with their codes, for flagged records (or all, by
+        setting).
+        """
+        effects = p[None, :] - occluded.reshape(len(names), len(p))
         # Plain Python values from here on: per-element numpy scalars cost more than the text.
         values = {name: columns[name].tolist() for name in names}
         return (

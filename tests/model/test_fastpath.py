@@ -94,7 +94,7 @@ TYPICAL = {"income": 5e4, "span": 20.0, "bill": 100.0, "flag": 1.0, "plan": "b",
 
 @pytest.mark.parametrize("family", [*FAMILIES, "soft_vote"])
 def test_reasons_shortcut_equals_rescoring_each_record_with_one_feature_typical(family):
-    """`occluded` reuses the encoded matrix; it must equal encoding the altered records."""
+    """`explained` reuses the encoded matrix; it must equal encoding the altered records."""
     frame, y = toy_frame()
     members = [_first(f, m) for f, m in zip(FAMILIES, METHODS, strict=True)]
     candidate = soft_vote(members) if family == "soft_vote" else _first(family)
@@ -106,22 +106,22 @@ def test_reasons_shortcut_equals_rescoring_each_record_with_one_feature_typical(
                            for k in names])
         for f, col in columns.items()
     }  # fmt: skip
-    expected = fast.probabilities(stacked)
-    np.testing.assert_allclose(fast.occluded(columns, TYPICAL, names), expected, rtol=0, atol=1e-12)
+    p, occluded = fast.explained(columns, TYPICAL, names)
+    np.testing.assert_allclose(occluded, fast.probabilities(stacked), rtol=0, atol=1e-12)
+    assert np.array_equal(p, fast.probabilities(columns))  # the records' own, bit for bit
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_a_feature_already_at_its_typical_value_has_an_effect_of_exactly_zero(family):
-    """`occluded` copies a record's own probability where the feature already is typical
+    """`explained` copies a record's own probability where the feature already is typical
     (no re-scoring): the effect is 0 bit for bit, and the other features still move."""
     frame, y = toy_frame()
     fast = derive(make_pipeline(SPEC, _first(family), seed=0).fit(prepare_frame(frame, SPEC), y))
     records = pd.concat([EDGES, pd.DataFrame([TYPICAL])], ignore_index=True)
     columns = columns_from_frame(records, SPEC)
     names = list(TYPICAL)
-    effects = fast.probabilities(columns)[None, :] - fast.occluded(columns, TYPICAL, names).reshape(
-        len(names), len(records)
-    )
+    p, occluded = fast.explained(columns, TYPICAL, names)
+    effects = p[None, :] - occluded.reshape(len(names), len(records))
     assert (effects[:, -1] == 0.0).all()  # the typical record itself
     assert effects[names.index("income"), 4] == 0.0  # EDGES' last row has the typical income
     assert (effects[:, :-1] != 0.0).any()
