@@ -339,36 +339,46 @@ class Scorer:
         blanks filled with a typical value. Vectorised: nothing to do for clean records.
         `tally`, when given, receives the count per (field, kind) for the metrics."""
         out: list[list[str]] = [[] for _ in range(n)]
-        for feature in self.spec.features:
+        for feature, kind, mask in self._warning_masks(columns):
+            hits = np.flatnonzero(mask)
+            if tally is not None:
+                tally[(feature.name, kind)] = int(hits.size)
             values = columns[feature.name]
-            for kind, mask in self._warning_masks(feature, values):
-                if not mask.any():
-                    continue
-                hits = np.flatnonzero(mask)
-                if tally is not None:
-                    tally[(feature.name, kind)] = int(hits.size)
-                for i in hits:
-                    out[i].append(self._warning_text(feature, kind, values[i]))
+            for i in hits:
+                out[i].append(self._warning_text(feature, kind, values[i]))
         return out
 
-    def _warning_masks(self, feature: Feature, values: np.ndarray) -> Iterator[tuple[str, Any]]:
-        """(kind, which records) for every check that applies to this feature."""
-        numeric = values.dtype.kind == "f"
-        if feature.missing is MissingRule.impute:
-            # Other rules give a blank a declared meaning; this one is a guess.
-            yield "imputed_blank", np.isnan(values) if numeric else pd.isna(values)
-        if numeric and feature.name in self.train_range:
-            low, high = self.train_range[feature.name]
+    def _warning_masks(self, columns: Columns) -> Iterator[tuple[Feature, str, np.ndarray]]:
+        """(feature, kind, which records) for every check that some record fails, in the
+        spec's feature order. The number columns are checked together, as one matrix."""
+        numbers = [f.name for f in self.spec.features if columns[f.name].dtype.kind == "f"]
+        at = {name: j for j, name in enumerate(numbers)}
+        if numbers:
+            matrix = np.column_stack([columns[name] for name in numbers])
+            blank = np.isnan(matrix)
+            low, high = np.array(
+                [self.train_range.get(name, (np.nan, np.nan)) for name in numbers]
+            ).T
             with np.errstate(invalid="ignore"):
-                yield "out_of_range", (values < low) | (values > high)  # a blank is neither
-        if feature.type is FeatureType.categorical:
-            known = self.known_levels[feature.name]
-            yield (
-                "unseen_level",
-                np.fromiter(
+                outside = (matrix < low) | (matrix > high)  # a blank (or no range) is neither
+            any_blank, any_outside = blank.any(axis=0), outside.any(axis=0)
+        for feature in self.spec.features:
+            values, j = columns[feature.name], at.get(feature.name)
+            if feature.missing is MissingRule.impute:
+                # Other rules give a blank a declared meaning; this one is a guess.
+                if j is not None and any_blank[j]:
+                    yield feature, "imputed_blank", blank[:, j]
+                elif j is None and (mask := pd.isna(values)).any():
+                    yield feature, "imputed_blank", mask
+            if j is not None and any_outside[j]:
+                yield feature, "out_of_range", outside[:, j]
+            if feature.type is FeatureType.categorical:
+                known = self.known_levels[feature.name]
+                unseen = np.fromiter(
                     (not (v in known or v is None or v != v) for v in values), bool, len(values)
-                ),
-            )  # v != v: NaN, a blank
+                )  # v != v: NaN, a blank
+                if unseen.any():
+                    yield feature, "unseen_level", unseen
 
     def _warning_text(self, feature: Feature, kind: str, value: Any) -> str:
         name = feature.name
