@@ -17,7 +17,7 @@ SCALEOUT_ARGS = $(if $(TRANSACTIONS),--transactions $(TRANSACTIONS)) $(if $(CUST
 	$(if $(MASTER),--master $(MASTER))
 export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help up install install-spark install-promtool install-browser data init quality train score features score-file retrain drift traffic outcomes promote document dashboard-data serve image-base image image-smoke loadtest bench bench-scaleout bench-features soak test lint format clean
+.PHONY: help up install install-spark install-promtool install-browser data init quality train score features score-file retrain drift traffic outcomes promote document dashboard-data serve image-base image image-smoke loadtest bench bench-train bench-scaleout bench-features soak test lint format clean
 
 help: ## List every target with one line each
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -115,6 +115,9 @@ loadtest: $(STAMP) ## Locust: briefs' traffic, 10x, capacity ramp on a local ser
 
 bench: $(STAMP) ## Serving benchmark vs FastAPI peers: credit_risk + filing_dropoff (USE_CASE=all or a,b; one use case adds the settings sweep) -> reports/bench/serving_all.md [DURATION=s CONCURRENCY=8,32,64 SMOKE=1]
 	$(PY) -m loadtest.bench $(if $(USE_CASE),--use-case $(USE_CASE)) $(if $(DURATION),--duration $(DURATION)) $(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(SMOKE),--smoke)
+
+bench-train: $(STAMP) ## Training time and quality before/after a git revision (BASELINE=71ad3b7), side by side -> reports/bench/train.md [SMOKE=1]
+	$(PY) -m loadtest.bench_train --baseline $(or $(BASELINE),HEAD) $(if $(SMOKE),--smoke)
 
 bench-scaleout: $(STAMP) ## local vs Dask vs Spark at 10M and 50M transactions, stage times, cost model -> reports/bench/ (SMOKE=1: minutes)
 	test -f data/credit_risk/labels.csv || $(PY) -m riskbento data credit_risk
