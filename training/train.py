@@ -311,8 +311,8 @@ def search(
     spec: Spec, X: pd.DataFrame, y: np.ndarray, seed: int, budget: Budget
 ) -> tuple[dict[str, CVResult], list[CVResult], dict[str, str]]:
     """Per family: the best settings (XGBoost's in stages, its rounds by early
-    stopping), then each
-    imbalance method on them; then the soft-vote ensemble of the family winners. Returns
+    stopping), then each imbalance method on them; then the soft-vote ensemble of the
+    family winners. Returns
     the winner per family (and the ensemble), every result tried, and what the spec's
     monotone constraints changed (features a logistic regression dropped, and why)."""
     tried: list[CVResult] = []
