@@ -113,6 +113,33 @@ def _plain_words(value: Any) -> str:  # values repeat across records: each writt
     return repr(value)
 
 
+def _top(
+    effects: np.ndarray, shown: int, either_way: bool
+) -> tuple[np.ndarray, list[int], list[float], np.ndarray]:
+    """The `shown` largest effects of each column of `effects` (features x records), by
+    size (either way) or raising risk only, leaving out those under MIN_EFFECT: flat,
+    column by column and largest first, as (column, feature, effect), with each column's
+    count. Flat, so the reasons are built in one loop, not a loop per record."""
+    ranked = -np.abs(effects) if either_way else -effects
+    top = np.argsort(ranked, axis=0, kind="stable")[:shown].T
+    top_effects = np.take_along_axis(effects.T, top, axis=1)
+    keep = (np.abs(top_effects) if either_way else top_effects) >= MIN_EFFECT
+    columns = np.nonzero(keep)[0]
+    return columns, top[keep].tolist(), top_effects[keep].tolist(), keep.sum(axis=1)
+
+
+def _per_record(
+    n: int, records: np.ndarray, flat: list[dict[str, Any]], counts: np.ndarray
+) -> list[list[dict[str, Any]]]:
+    """`flat` cut into one list per record of `records` (`counts` each), the other records
+    of the n getting an empty list."""
+    out: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    ends = np.cumsum(counts).tolist()
+    for i, start, end in zip(records.tolist(), [0, *ends][:-1], ends, strict=True):
+        out[i] = flat[start:end]
+    return out
+
+
 class Scorer:
     """A stored model with everything needed to answer a request."""
 
@@ -130,6 +157,11 @@ class Scorer:
             for name, ref in card.reference.features.items()
         }
         self.typical_words = {name: _words(value) for name, value in self.typical.items()}
+        # (name, typical value, and the text around the value) of each feature's reason
+        self._reason_parts = {
+            name: (name, value, f"{name} = ", f" (typical {self.typical_words[name]}) ")
+            for name, value in self.typical.items()
+        }
         # The features reasons are computed for: those with a typical value
         self.explained_names = [
             k for k in self.spec.feature_names if self.typical.get(k) is not None
@@ -190,18 +222,23 @@ class Scorer:
         tiers = tier_index(p, self.tiers.medium, self.tiers.high)
         if self.observer is not None:
             self.observer.observe(p, tiers, tally)
+        # Python values, not numpy scalars: indexing an array per record costs more
+        decisions = (p >= self.threshold).astype(int).tolist()
+        tier_names = [TIER_NAMES[t] for t in tiers.tolist()]
         return [
             {
-                self.id_column: ids[i],
-                "probability": float(p[i]),
-                "prediction": int(p[i] >= self.threshold),
-                "risk_tier": TIER_NAMES[tiers[i]],
-                "reasons": reasons[i],
-                "adverse_reasons": adverse[i],
+                self.id_column: id_,
+                "probability": probability,
+                "prediction": decision,
+                "risk_tier": tier,
+                "reasons": reasons_,
+                "adverse_reasons": adverse_,
                 "model": self.tag,
-                "warnings": warnings[i],
+                "warnings": warnings_,
             }
-            for i in range(n)
+            for id_, probability, decision, tier, reasons_, adverse_, warnings_ in zip(
+                ids, p.tolist(), decisions, tier_names, reasons, adverse, warnings, strict=True
+            )
         ]
 
     def score_records(self, records: list[dict[str, Any]], explain: bool = True) -> list[dict]:
@@ -261,76 +298,66 @@ class Scorer:
         """
         effects = p[None, :] - occluded.reshape(len(names), len(p))
         # Plain Python values from here on: per-element numpy scalars cost more than the text.
-        values = {name: columns[name].tolist() for name in names}
-        return (
-            self._largest(names, values, effects, either_way=True),
-            self._adverse(names, values, effects, p),
+        values = [columns[name].tolist() for name in names]
+        everyone = np.arange(len(p))
+        reasons = _per_record(len(p), everyone, *self._reasons(names, values, everyone, effects))
+        wanted = everyone if self.adverse_for_all else np.flatnonzero(p >= self.threshold)
+        adverse = _per_record(
+            len(p), wanted, *self._adverse_reasons(names, values, wanted, effects[:, wanted])
         )
+        return reasons, adverse
 
-    def _largest(
-        self, names: list[str], values: dict[str, list], effects: np.ndarray, either_way: bool
-    ) -> list[list[dict[str, Any]]]:
-        """Reasons of each column of `effects`: the largest effects, by size (either way)
-        or raising risk only."""
-        ranked = -np.abs(effects) if either_way else -effects
-        top = np.argsort(ranked, axis=0, kind="stable")[
-            : REASONS_SHOWN if either_way else ADVERSE_SHOWN
-        ]
-        top_effects = np.take_along_axis(effects, top, axis=0)
-        shown = (np.abs(top_effects) if either_way else top_effects) >= MIN_EFFECT
-        make = self._reason if either_way else self._adverse_reason
-        return [
-            [
-                make(names[k], values[names[k]][i], effect)
-                for k, effect, keep in zip(ks, es, keeps, strict=True)
-                if keep
-            ]
-            for i, (ks, es, keeps) in enumerate(
-                zip(top.T.tolist(), top_effects.T.tolist(), shown.T.tolist(), strict=True)
+    def _reasons(
+        self, names: list[str], values: list[list], records: np.ndarray, effects: np.ndarray
+    ) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """The largest effects either way, as reasons in words (`_top`)."""
+        columns, features, sizes, counts = _top(effects, REASONS_SHOWN, either_way=True)
+        rows = records[columns].tolist()
+        parts = [self._reason_parts[name] for name in names]
+        reasons = []
+        for i, k, effect in zip(rows, features, sizes, strict=True):
+            name, typical, head, middle = parts[k]
+            value = values[k][i]
+            if value is None or value != value:  # NaN: a blank
+                value, words = None, "blank"
+            else:
+                words = _plain_words(value)
+            direction = "raises" if effect > 0 else "lowers"
+            reasons.append(
+                {
+                    "feature": name,
+                    "value": value,
+                    "typical": typical,
+                    "effect": effect,
+                    "text": f"{head}{words}{middle}{direction} the probability by "
+                    f"{abs(effect) * 100:.1f} points",
+                }
             )
-        ]
+        return reasons, counts
 
-    def _adverse(
-        self, names: list[str], values: dict[str, list], effects: np.ndarray, p: np.ndarray
-    ) -> list[list[dict[str, Any]]]:
-        out: list[list[dict[str, Any]]] = [[] for _ in range(len(p))]
-        wanted = np.arange(len(p)) if self.adverse_for_all else np.flatnonzero(p >= self.threshold)
-        if wanted.size:
-            picked = {name: [values[name][i] for i in wanted.tolist()] for name in names}
-            for i, reasons in zip(
-                wanted.tolist(),
-                self._largest(names, picked, effects[:, wanted], either_way=False),
-                strict=True,
-            ):
-                out[i] = reasons
-        return out
-
-    def _adverse_reason(self, name: str, value: Any, effect: float) -> dict[str, Any]:
-        value = _shown(value)
-        reason = self.codes[name, direction_of(value, self.typical[name], name in self.ordered)]
-        return {
-            "code": reason.code,
-            "text": reason.text,
-            "feature": name,
-            "value": value,
-            "effect": effect,
-        }
-
-    def _reason(self, name: str, value: Any, effect: float) -> dict[str, Any]:
-        value = _shown(value)
-        words = "blank" if value is None else _plain_words(value)
-        direction = "raises" if effect > 0 else "lowers"
-        text = (
-            f"{name} = {words} (typical {self.typical_words[name]}) {direction} the "
-            f"probability by {abs(effect) * 100:.1f} points"
-        )
-        return {
-            "feature": name,
-            "value": value,
-            "typical": self.typical[name],
-            "effect": effect,
-            "text": text,
-        }
+    def _adverse_reasons(
+        self, names: list[str], values: list[list], records: np.ndarray, effects: np.ndarray
+    ) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """The largest effects that raise risk, with their reason codes (`_top`)."""
+        columns, features, sizes, counts = _top(effects, ADVERSE_SHOWN, either_way=False)
+        rows = records[columns].tolist()
+        reasons = []
+        for i, k, effect in zip(rows, features, sizes, strict=True):
+            name = names[k]
+            value = values[k][i]
+            if value is not None and value != value:  # NaN: a blank
+                value = None
+            reason = self.codes[name, direction_of(value, self.typical[name], name in self.ordered)]
+            reasons.append(
+                {
+                    "code": reason.code,
+                    "text": reason.text,
+                    "feature": name,
+                    "value": value,
+                    "effect": effect,
+                }
+            )
+        return reasons, counts
 
     def warnings(
         self, columns: Columns, n: int, tally: dict[tuple[str, str], int] | None = None
