@@ -107,13 +107,27 @@ class Telemetry:
     def observe(
         self, p: np.ndarray, tiers: np.ndarray, warnings: dict[tuple[str, str], int]
     ) -> None:
-        for value in p.tolist():
-            self.score.observe(value)
+        observe_all(self.score, p)
         for index, count in enumerate(np.bincount(tiers, minlength=len(TIER_NAMES)).tolist()):
             if count:
                 self.per_tier[index].inc(count)
         for key, count in warnings.items():
             self.per_warning[key].inc(count)
+
+
+def observe_all(histogram: Any, values: np.ndarray) -> None:
+    """`histogram.observe(v)` for every value, as one add per bucket and one to the sum.
+
+    A labelled `prometheus_client` histogram in multiprocess mode writes a memory-mapped
+    file on every observe, twice: 1,000 observes took ~1.5 ms of a 1,000-record request.
+    This reads the histogram's bucket bounds and values (not public, so the version is
+    pinned and tests/serving/test_telemetry.py compares it with observe)."""
+    bounds = np.asarray(histogram._upper_bounds)
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
+        if count:
+            bucket.inc(count)
+    histogram._sum.inc(float(np.sum(values)))
 
 
 class ShadowTelemetry:

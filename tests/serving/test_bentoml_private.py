@@ -8,6 +8,7 @@ import inspect
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 import yaml
 from pydantic import BaseModel
 
@@ -79,3 +80,19 @@ def test_the_patched_logging_config_writes_data_rows_as_they_are():
     assert {k: v for k, v in config["handlers"].items() if v not in data_handlers} == {
         k: v for k, v in unchanged["handlers"].items() if v.get("filename") != "/tmp/d.log"
     }
+
+
+def test_the_dispatcher_holds_batches_by_the_learnt_wait_which_stays_zero():
+    """The dispatcher's hold rule reads `optimizer.wait`; BentoML learns it in
+    `trigger_refresh` (the average wait of recent batches). After
+    `dispatch_without_holding` the cost model is still learnt and the wait stays 0."""
+    controller = inspect.getsource(bentoml_private.CorkDispatcher.controller)
+    assert "self.optimizer.wait * decay" in controller
+    bentoml_private.dispatch_without_holding()
+    bentoml_private.dispatch_without_holding()  # a second call changes nothing
+    optimizer = bentoml_private.Optimizer(max_latency=10.0)
+    for n in (1, 2, 3, 4, 5, 6, 7, 8):
+        optimizer.log_outbound(n=n, wait=0.5, duration=0.01 * n + 0.002)
+    optimizer.trigger_refresh()
+    assert optimizer.wait == 0
+    assert optimizer.o_a == pytest.approx(0.01) and optimizer.o_b == pytest.approx(0.002)
