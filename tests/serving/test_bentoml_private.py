@@ -8,6 +8,7 @@ import inspect
 from importlib import metadata
 from pathlib import Path
 
+import bentoml
 import pytest
 import yaml
 from pydantic import BaseModel
@@ -47,6 +48,18 @@ def test_an_io_descriptor_subclass_can_render_its_own_http_response():
     schema = descriptor.model_json_schema()
     assert schema["type"] == "array"
     assert "probability" in str(schema)
+
+
+def test_an_io_descriptor_subclass_can_parse_its_own_http_request():
+    """service.RecordsBody overrides the async classmethod `from_http_request(request,
+    serde)` of `bentoml.IODescriptor` to explain its validation errors."""
+    hook = inspect.getattr_static(bentoml.IODescriptor, "from_http_request")
+    assert isinstance(hook, classmethod)
+    assert inspect.iscoroutinefunction(bentoml.IODescriptor.from_http_request)
+    assert list(inspect.signature(bentoml.IODescriptor.from_http_request).parameters) == [
+        "request",
+        "serde",
+    ]
 
 
 def test_the_request_context_exposes_request_and_trace_ids():
