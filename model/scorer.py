@@ -114,18 +114,18 @@ def _plain_words(value: Any) -> str:  # values repeat across records: each writt
 
 
 def _top(
-    effects: np.ndarray, shown: int, either_way: bool
-) -> tuple[np.ndarray, list[int], list[float], np.ndarray]:
-    """The `shown` largest effects of each column of `effects` (features x records), by
+    effects: np.ndarray, records: np.ndarray, shown: int, either_way: bool
+) -> tuple[list[int], list[int], list[float], np.ndarray]:
+    """The `shown` largest effects of each column of `effects` (features x `records`), by
     size (either way) or raising risk only, leaving out those under MIN_EFFECT: flat,
-    column by column and largest first, as (column, feature, effect), with each column's
+    record by record and largest first, as (record, feature, effect), with each record's
     count. Flat, so the reasons are built in one loop, not a loop per record."""
     ranked = -np.abs(effects) if either_way else -effects
     top = np.argsort(ranked, axis=0, kind="stable")[:shown].T
     top_effects = np.take_along_axis(effects.T, top, axis=1)
     keep = (np.abs(top_effects) if either_way else top_effects) >= MIN_EFFECT
-    columns = np.nonzero(keep)[0]
-    return columns, top[keep].tolist(), top_effects[keep].tolist(), keep.sum(axis=1)
+    rows = records[np.nonzero(keep)[0]].tolist()
+    return rows, top[keep].tolist(), top_effects[keep].tolist(), keep.sum(axis=1)
 
 
 def _per_record(
@@ -311,8 +311,7 @@ class Scorer:
         self, names: list[str], values: list[list], records: np.ndarray, effects: np.ndarray
     ) -> tuple[list[dict[str, Any]], np.ndarray]:
         """The largest effects either way, as reasons in words (`_top`)."""
-        columns, features, sizes, counts = _top(effects, REASONS_SHOWN, either_way=True)
-        rows = records[columns].tolist()
+        rows, features, sizes, counts = _top(effects, records, REASONS_SHOWN, either_way=True)
         parts = [self._reason_parts[name] for name in names]
         reasons = []
         for i, k, effect in zip(rows, features, sizes, strict=True):
@@ -339,8 +338,7 @@ class Scorer:
         self, names: list[str], values: list[list], records: np.ndarray, effects: np.ndarray
     ) -> tuple[list[dict[str, Any]], np.ndarray]:
         """The largest effects that raise risk, with their reason codes (`_top`)."""
-        columns, features, sizes, counts = _top(effects, ADVERSE_SHOWN, either_way=False)
-        rows = records[columns].tolist()
+        rows, features, sizes, counts = _top(effects, records, ADVERSE_SHOWN, either_way=False)
         reasons = []
         for i, k, effect in zip(rows, features, sizes, strict=True):
             name = names[k]
