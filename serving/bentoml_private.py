@@ -72,7 +72,7 @@ def dispatch_without_holding() -> None:
     1 ms + cost per request) <= 0.95 x the average wait so far`, and that average counts
     the time requests queued behind the batch being scored. Under steady load it feeds on
     itself: two workers served 1,000-record bodies at 81,000 rows/s, then 70,500, 65,000
-    and 65,000 in the next three runs of 7 s, idle a third of the time; without holding,
+    and 65,000 in the next three runs of 7 s, the workers idling; without holding,
     81,667 to 78,667 (`loadtest/README.md`). Requests that arrive while a batch is scored
     still queue and go together in the next one, so 1-record bodies are still merged."""
     if getattr(Optimizer.trigger_refresh, "riskbento_no_hold", False):
